@@ -1,0 +1,29 @@
+"""Who is acting: the identity every service call and audit record carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An authenticated caller (a user, an API key) or the appliance itself."""
+
+    type: str  # "user" | "key" | "system" | "anonymous"
+    id: str
+    role: str
+    name: str
+    models: tuple[str, ...] | None = None  # None: no restriction by model
+    labels_only: bool = False
+
+    def may_use_model(self, model_name: str) -> bool:
+        return self.models is None or model_name in self.models
+
+
+SYSTEM = Actor(type="system", id="system", role="admin", name="cofre")
+ANONYMOUS = Actor(type="anonymous", id="-", role="-", name="anonymous")
+
+
+def cli_operator(name: str) -> Actor:
+    """The operator at the terminal: the CLI acts with the host's authority."""
+    return Actor(type="system", id=f"cli:{name}", role="admin", name=name)

@@ -1,0 +1,200 @@
+"""Account use cases: users with argon2id passwords, API keys kept only as hashes.
+
+An API key reads `cofre_<prefix>_<secret>`. The prefix is public (shown in
+listings and logs, and used to find the row); the secret is 256 random bits,
+shown once and stored as SHA-256. A fast hash is right here: the secret is
+random, not a password, so there is nothing to brute-force, and every
+prediction request checks one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.accounts.actor import Actor
+from governance.accounts.records import ApiKey, User
+from governance.accounts.roles import parse_role
+from governance.audit.service import AuditEvent, AuditLog
+from governance.clock import utcnow
+from governance.errors import Conflict, FieldError, InvalidInput, NotFound, Unauthenticated
+
+MIN_PASSWORD_LENGTH = 12
+_USERNAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$")
+_KEY_FORMAT = re.compile(r"^cofre_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
+_HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the user does not exist, so timing does not reveal names.
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key: ApiKey
+    secret: str  # the whole token; shown once, never stored
+
+
+def hash_secret(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Accounts:
+    """Users and API keys; every change is an audit event in the same transaction."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+
+    # -- users -------------------------------------------------------------------------
+    def create_user(
+        self, session: Session, actor: Actor, username: str, role: str, password: str
+    ) -> User:
+        if not _USERNAME.match(username):
+            raise InvalidInput(
+                "invalid username",
+                [FieldError("username", "1-64 letters, digits, '.', '_', '@' or '-'")],
+            )
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidInput(
+                "password too short",
+                [FieldError("password", f"at least {MIN_PASSWORD_LENGTH} characters")],
+            )
+        parsed = parse_role(role)
+        if session.scalars(select(User).where(User.username == username)).first():
+            raise Conflict(f"user {username!r} exists already")
+        user = User(
+            username=username,
+            password_hash=_HASHER.hash(password),
+            role=parsed.value,
+            disabled=False,
+            created_at=utcnow(),
+        )
+        session.add(user)
+        session.flush()
+        self._event(session, actor, "user.created", {"user": username, "role": parsed.value})
+        return user
+
+    def users(self, session: Session) -> list[User]:
+        return list(session.scalars(select(User).order_by(User.username)))
+
+    def user(self, session: Session, username: str) -> User:
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            raise NotFound(f"no user named {username!r}")
+        return user
+
+    def disable_user(self, session: Session, actor: Actor, username: str) -> User:
+        user = self.user(session, username)
+        user.disabled = True
+        self._event(session, actor, "user.disabled", {"user": username})
+        return user
+
+    def authenticate_user(self, session: Session, username: str, password: str) -> Actor:
+        """The user's Actor, or Unauthenticated (same answer for every failure)."""
+        user = session.scalars(select(User).where(User.username == username)).first()
+        try:
+            _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            raise Unauthenticated("unknown user or wrong password") from None
+        if user is None or user.disabled:
+            raise Unauthenticated("unknown user or wrong password")
+        if _HASHER.check_needs_rehash(user.password_hash):
+            user.password_hash = _HASHER.hash(password)
+        return user_actor(user)
+
+    # -- API keys -----------------------------------------------------------------------
+    def create_key(
+        self,
+        session: Session,
+        actor: Actor,
+        name: str,
+        role: str,
+        models: list[str] | None = None,
+        labels_only: bool = False,
+    ) -> NewApiKey:
+        if not name.strip() or len(name) > 64:
+            raise InvalidInput("invalid key name", [FieldError("name", "1-64 characters")])
+        parsed = parse_role(role)
+        prefix = secrets.token_hex(4)
+        token = f"cofre_{prefix}_{secrets.token_urlsafe(32)}"
+        key = ApiKey(
+            name=name,
+            prefix=prefix,
+            secret_hash=hash_secret(token),
+            role=parsed.value,
+            models=sorted(set(models)) if models else None,
+            labels_only=labels_only,
+            created_by=int(actor.id) if actor.type == "user" else None,
+            created_at=utcnow(),
+        )
+        session.add(key)
+        session.flush()
+        self._event(
+            session,
+            actor,
+            "key.created",
+            {
+                "key_id": key.id,
+                "prefix": prefix,
+                "name": name,
+                "role": parsed.value,
+                "models": key.models,
+                "labels_only": labels_only,
+            },
+        )
+        return NewApiKey(key, token)
+
+    def keys(self, session: Session) -> list[ApiKey]:
+        return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+    def revoke_key(self, session: Session, actor: Actor, key_ref: str) -> ApiKey:
+        """Revoke by prefix or by id.
+
+        The prefix is tried first: it is hex, so one in forty is all digits and
+        would otherwise be taken for an id.
+        """
+        key = session.scalars(select(ApiKey).where(ApiKey.prefix == key_ref)).first()
+        if key is None and key_ref.isdigit():
+            key = session.get(ApiKey, int(key_ref))
+        if key is None:
+            raise NotFound(f"no API key {key_ref!r}")
+        if key.revoked_at is not None:
+            raise Conflict(f"API key {key.prefix} is already revoked")
+        key.revoked_at = utcnow()
+        self._event(session, actor, "key.revoked", {"key_id": key.id, "prefix": key.prefix})
+        return key
+
+    def authenticate_key(self, session: Session, token: str) -> Actor:
+        match = _KEY_FORMAT.match(token)
+        if not match:
+            raise Unauthenticated("malformed API key")
+        key = session.scalars(select(ApiKey).where(ApiKey.prefix == match.group(1))).first()
+        if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(token)):
+            raise Unauthenticated("unknown API key")
+        if key.revoked_at is not None:
+            raise Unauthenticated("this API key was revoked")
+        return key_actor(key)
+
+    def _event(self, session: Session, actor: Actor, kind: str, details: dict[str, object]) -> None:
+        self.audit.append(session, AuditEvent(kind=kind, actor=actor, details=details))
+
+
+def user_actor(user: User) -> Actor:
+    return Actor(type="user", id=str(user.id), role=user.role, name=user.username)
+
+
+def key_actor(key: ApiKey) -> Actor:
+    return Actor(
+        type="key",
+        id=str(key.id),
+        role=key.role,
+        name=f"key:{key.prefix}",
+        models=tuple(key.models) if key.models is not None else None,
+        labels_only=key.labels_only,
+    )

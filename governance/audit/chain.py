@@ -1,0 +1,75 @@
+"""The chain's canonical form and hashing: what exactly a record's hash covers.
+
+Canonical serialisation (format `cofre-audit-1`):
+  * the record is the JSON object of every column except `hash`:
+    seq, at, request_id, kind, outcome, status, actor_type, actor_id, actor_role,
+    endpoint, model_name, model_version, artifact_sha256, purpose, subjects,
+    payload, details, prev_hash;
+  * keys sorted at every depth, separators "," and ":" with no white space,
+    UTF-8 without \\u escapes for non-ASCII, `null` for absent values;
+  * numbers are integers only (floats are refused: their text is not canonical);
+  * `hash` = lowercase hex SHA-256 of those bytes. `prev_hash` of the first
+    record is GENESIS (64 zeros), so the hash of record n commits to all before it.
+Personal data enters the hash only as ciphertext, so destroying a subject's key
+(erasure) leaves every hash recomputable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+GENESIS = "0" * 64
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "request_id",
+    "kind",
+    "outcome",
+    "status",
+    "actor_type",
+    "actor_id",
+    "actor_role",
+    "endpoint",
+    "model_name",
+    "model_version",
+    "artifact_sha256",
+    "purpose",
+    "subjects",
+    "payload",
+    "details",
+    "prev_hash",
+)
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Canonical JSON bytes of `value` (sorted keys, compact, UTF-8, integers only)."""
+    _refuse_floats(value)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def record_hash(fields: dict[str, Any]) -> str:
+    """Hash of one record given its HASHED_FIELDS (extra keys are an error)."""
+    if set(fields) != set(HASHED_FIELDS):
+        missing = set(HASHED_FIELDS) ^ set(fields)
+        raise ValueError(f"record fields differ from the canonical set: {sorted(missing)}")
+    return hashlib.sha256(canonical_bytes(fields)).hexdigest()
+
+
+def fields_of(record: Any) -> dict[str, Any]:
+    """The hashed fields of an AuditRecord (or any object with those attributes)."""
+    return {name: getattr(record, name) for name in HASHED_FIELDS}
+
+
+def _refuse_floats(value: Any) -> None:
+    if isinstance(value, float):
+        raise TypeError("floats are not allowed in hashed audit fields; use integers or text")
+    if isinstance(value, dict):
+        for item in value.values():
+            _refuse_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_floats(item)

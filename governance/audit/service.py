@@ -1,0 +1,406 @@
+"""Appending to, reading and verifying the audit log.
+
+Appends are gapless under concurrency: every appender locks the single
+`audit_head` row (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the write
+transaction is BEGIN IMMEDIATE, which is the same exclusion), so the lock is
+held only for one insert and one update. An append is part of the caller's
+transaction: the action and its record commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ScalarResult, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from governance.accounts.actor import Actor
+from governance.audit.chain import GENESIS, canonical_bytes, fields_of, record_hash
+from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
+from governance.clock import isoformat, utcnow
+from governance.crypto import signing
+from governance.crypto.envelope import new_data_key, open_sealed, seal
+from governance.crypto.keyring import KeyRing, WrappedKey
+from governance.errors import KeyUnavailable, NotFound
+
+CHECKPOINT_FORMAT = "cofre-checkpoint-1"
+
+
+@dataclass(frozen=True)
+class PersonalRow:
+    """One row of personal data: what the model saw and answered about one subject."""
+
+    subject_id: str | None
+    data: dict[str, Any]
+
+
+@dataclass
+class AuditEvent:
+    """What happened, before it becomes a chained record."""
+
+    kind: str
+    actor: Actor
+    outcome: str = "ok"
+    status: int = 0
+    endpoint: str = "cli"
+    request_id: str | None = None
+    model_name: str | None = None
+    model_version: int | None = None
+    artifact_sha256: str | None = None
+    purpose: str | None = None
+    details: dict[str, Any] | None = None
+    rows: Sequence[PersonalRow] | None = None
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    checked: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    bad_seq: int | None = None
+    reason: str | None = None
+    checkpoint_seq: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class _Verifier:
+    expected_seq: int = 1
+    prev_hash: str = GENESIS
+    checked: int = 0
+    hashes: dict[int, str] = field(default_factory=dict)
+
+
+class AuditLog:
+    """The log's use cases; takes the key ring, sessions come from the caller."""
+
+    def __init__(self, keyring: KeyRing) -> None:
+        self.keyring = keyring
+
+    # -- personal data ----------------------------------------------------------
+    def pseudonym(self, subject_id: str) -> str:
+        """Keyed HMAC of a subject id: stable for search, useless without the key."""
+        key = self.keyring.secret("pseudonym.key")
+        return hmac.new(key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def _encrypt_rows(
+        self, session: Session, request_id: str, rows: Sequence[PersonalRow]
+    ) -> tuple[list[str | None], list[dict[str, str]]]:
+        pseudonyms = [self.pseudonym(r.subject_id) if r.subject_id else None for r in rows]
+        keys = self._subject_keys(session, {p for p in pseudonyms if p})
+        anonymous_key: tuple[str, bytes] | None = None
+        payload = []
+        for index, (row, pseudonym) in enumerate(zip(rows, pseudonyms, strict=True)):
+            if pseudonym is None:
+                anonymous_key = anonymous_key or self._new_key(session, None)
+                key_id, key = anonymous_key
+            else:
+                key_id, key = keys[pseudonym]
+            # Plain JSON, not the canonical form: inputs hold floats, and only the
+            # ciphertext enters the chain hash.
+            plain = json.dumps(row.data, separators=(",", ":"), ensure_ascii=False)
+            sealed = seal(key, plain.encode("utf-8"), _row_aad(request_id, index, key_id))
+            payload.append({"k": key_id, "c": base64.b64encode(sealed).decode("ascii")})
+        return pseudonyms, payload
+
+    def _subject_keys(self, session: Session, pseudonyms: set[str]) -> dict[str, tuple[str, bytes]]:
+        found: dict[str, tuple[str, bytes]] = {}
+        if pseudonyms:
+            stmt = select(AuditDataKey).where(AuditDataKey.pseudonym.in_(sorted(pseudonyms)))
+            for row in session.scalars(stmt):
+                found[row.pseudonym or ""] = (row.id, self._unwrap(row))
+        for pseudonym in sorted(pseudonyms - set(found)):
+            found[pseudonym] = self._new_key(session, pseudonym)
+        return found
+
+    def _new_key(self, session: Session, pseudonym: str | None) -> tuple[str, bytes]:
+        key_id = secrets.token_hex(16)
+        key = new_data_key()
+        wrapped = self.keyring.wrap(key, data_key_context(key_id))
+        # Core, not the unit of work: this runs for every prediction.
+        session.execute(
+            insert(AuditDataKey).values(
+                id=key_id,
+                pseudonym=pseudonym,
+                kek_id=wrapped.kek_id,
+                wrapped=wrapped.blob,
+                created_at=utcnow(),
+            )
+        )
+        return key_id, key
+
+    def _unwrap(self, row: AuditDataKey) -> bytes:
+        if row.wrapped is None or row.kek_id is None:
+            raise KeyUnavailable("the data key was destroyed (subject erased)")
+        return self.keyring.unwrap(WrappedKey(row.kek_id, row.wrapped), data_key_context(row.id))
+
+    def decrypt_payload(self, session: Session, record: AuditRecord) -> list[dict[str, Any]]:
+        """The personal data of a record; erased rows come back as {"erased": true}."""
+        rows: list[dict[str, Any]] = []
+        for index, entry in enumerate(record.payload or []):
+            key_row = session.get(AuditDataKey, entry["k"])
+            if key_row is None or key_row.wrapped is None:
+                rows.append({"erased": True})
+                continue
+            sealed = base64.b64decode(entry["c"])
+            plain = open_sealed(
+                self._unwrap(key_row),
+                sealed,
+                _row_aad(record.request_id, index, entry["k"]),
+                f"audit record {record.seq} row {index}",
+            )
+            rows.append(json.loads(plain))
+        return rows
+
+    # -- appending ---------------------------------------------------------------
+    def append(self, session: Session, event: AuditEvent) -> AuditRecord:
+        """Add `event` at the head of the chain inside the caller's transaction."""
+        return self.append_many(session, [event])[0]
+
+    def append_many(self, session: Session, events: Sequence[AuditEvent]) -> list[AuditRecord]:
+        """Chain several events in order with one head lock and one insert (group commit).
+
+        Rows go in through Core statements rather than the ORM's unit of work (this is
+        every prediction's hot path); the returned records are not attached to the
+        session.
+        """
+        unchained = [self._unchained(session, event) for event in events]
+        seq, prev_hash = session.execute(
+            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+        ).one()
+        for record in unchained:
+            seq += 1
+            record.seq, record.prev_hash, record.at = seq, prev_hash, isoformat(utcnow())
+            record.hash = prev_hash = record_hash(fields_of(record))
+        session.execute(insert(AuditRecord), [fields_of(r) | {"hash": r.hash} for r in unchained])
+        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev_hash))
+        return unchained
+
+    def _unchained(self, session: Session, event: AuditEvent) -> AuditRecord:
+        """The record with its personal data encrypted; seq and hashes come later."""
+        request_id = event.request_id or uuid.uuid4().hex
+        subjects, payload = (None, None)
+        if event.rows is not None:
+            subjects, payload = self._encrypt_rows(session, request_id, event.rows)
+        return AuditRecord(
+            request_id=request_id,
+            kind=event.kind,
+            outcome=event.outcome,
+            status=event.status,
+            actor_type=event.actor.type,
+            actor_id=event.actor.id,
+            actor_role=event.actor.role,
+            endpoint=event.endpoint,
+            model_name=event.model_name,
+            model_version=event.model_version,
+            artifact_sha256=event.artifact_sha256,
+            purpose=event.purpose,
+            subjects=subjects,
+            payload=payload,
+            details=event.details,
+        )
+
+    # -- reading -------------------------------------------------------------------
+    def by_request(self, session: Session, request_id: str) -> list[AuditRecord]:
+        stmt = (
+            select(AuditRecord)
+            .where(AuditRecord.request_id == request_id)
+            .order_by(AuditRecord.seq)
+        )
+        records = list(session.scalars(stmt))
+        if not records:
+            raise NotFound(f"no audit record for request {request_id}")
+        return records
+
+    def by_subject(self, session: Session, subject_id: str) -> list[AuditRecord]:
+        """Records whose subjects include this person (matched through the pseudonym)."""
+        pseudonym = self.pseudonym(subject_id)
+        candidates = session.scalars(
+            select(AuditRecord).where(AuditRecord.subjects.is_not(None)).order_by(AuditRecord.seq)
+        )
+        return [r for r in candidates if pseudonym in (r.subjects or [])]
+
+    def head(self, session: Session) -> tuple[int, str]:
+        head = session.execute(
+            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+        ).first()
+        if head is None:
+            raise NotFound("the audit log has no head row; run `cofre init`")
+        return int(head.seq), str(head.hash)
+
+    def count(self, session: Session) -> int:
+        return int(session.scalar(select(func.count()).select_from(AuditRecord)) or 0)
+
+    # -- verification --------------------------------------------------------------
+    def verify(
+        self,
+        session: Session,
+        checkpoint: dict[str, Any] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> VerifyReport:
+        """Recompute the chain from the first record; stop at the first bad one."""
+        state = _Verifier()
+        wanted = {int(checkpoint["seq"])} if checkpoint else set()
+        if checkpoint and not self.checkpoint_signature_ok(checkpoint):
+            return VerifyReport(ok=False, reason="the checkpoint's signature is not valid")
+        # Closed explicitly: on PostgreSQL this is a server-side cursor, and stopping
+        # at the first bad record must not leave it open.
+        with closing(self._records_in_order(session)) as records:
+            bad = self._walk(state, records, wanted, progress)
+        if bad is not None:
+            record, problem = bad
+            return VerifyReport(
+                ok=False,
+                checked=state.checked,
+                first_seq=1,
+                last_seq=state.expected_seq - 1,
+                bad_seq=record.seq,
+                reason=problem,
+            )
+        if progress:
+            progress(state.checked % 1000)
+        return self._finish_verify(session, state, checkpoint)
+
+    def _finish_verify(
+        self, session: Session, state: _Verifier, checkpoint: dict[str, Any] | None
+    ) -> VerifyReport:
+        last = state.expected_seq - 1
+        report = VerifyReport(
+            ok=True, checked=state.checked, first_seq=1 if last else None, last_seq=last or None
+        )
+        head_seq, head_hash = self.head(session)
+        if (head_seq, head_hash) != (last, state.prev_hash):
+            report.ok, report.bad_seq = False, last + 1
+            report.reason = (
+                f"the log ends at {last} but its head says {head_seq}: "
+                "records were deleted from the tail or the head was edited"
+            )
+        if checkpoint:
+            report.checkpoint_seq = int(checkpoint["seq"])
+            problem = _check_checkpoint(state, checkpoint, last)
+            if problem:
+                report.ok, report.bad_seq, report.reason = False, report.checkpoint_seq, problem
+        return report
+
+    def _records_in_order(self, session: Session) -> ScalarResult[AuditRecord]:
+        stmt = select(AuditRecord).order_by(AuditRecord.seq).execution_options(yield_per=2000)
+        return session.scalars(stmt)
+
+    @staticmethod
+    def _walk(
+        state: _Verifier,
+        records: Iterable[AuditRecord],
+        wanted: set[int],
+        progress: Callable[[int], None] | None,
+    ) -> tuple[AuditRecord, str] | None:
+        """Advance `state` record by record; the first bad record and why, or None."""
+        for record in records:
+            problem = _check_link(state, record)
+            if problem:
+                return record, problem
+            if record.seq in wanted:
+                state.hashes[record.seq] = record.hash
+            state.checked += 1
+            state.expected_seq += 1
+            state.prev_hash = record.hash
+            if progress and state.checked % 1000 == 0:
+                progress(1000)
+        return None
+
+    # -- checkpoints ---------------------------------------------------------------
+    def sign_checkpoint(self, session: Session) -> AuditCheckpoint:
+        """Sign the current head and keep the signature in the database."""
+        seq, head_hash = self.head(session)
+        private = self.keyring.secret("audit-signing.key")
+        at = isoformat(utcnow())
+        message = _checkpoint_message(seq, head_hash, at)
+        checkpoint = AuditCheckpoint(
+            seq=seq,
+            hash=head_hash,
+            at=at,
+            public_key=signing.public_key(private).hex(),
+            signature=base64.b64encode(signing.sign(private, message)).decode("ascii"),
+        )
+        session.add(checkpoint)
+        session.flush()
+        return checkpoint
+
+    def latest_checkpoint(self, session: Session) -> AuditCheckpoint | None:
+        stmt = select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+        return session.scalars(stmt).first()
+
+    @staticmethod
+    def export_checkpoint(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "seq": checkpoint.seq,
+            "hash": checkpoint.hash,
+            "at": checkpoint.at,
+            "public_key": checkpoint.public_key,
+            "signature": checkpoint.signature,
+        }
+
+    def checkpoint_signature_ok(self, checkpoint: dict[str, Any]) -> bool:
+        """Valid signature by *this appliance's* signing key (not just any key)."""
+        try:
+            ours = signing.public_key(self.keyring.secret("audit-signing.key")).hex()
+            if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint["public_key"] != ours:
+                return False
+            message = _checkpoint_message(
+                int(checkpoint["seq"]), checkpoint["hash"], checkpoint["at"]
+            )
+            return signing.is_valid(
+                bytes.fromhex(ours), base64.b64decode(checkpoint["signature"]), message
+            )
+        except (KeyError, ValueError, TypeError):
+            return False
+
+
+def _check_link(state: _Verifier, record: AuditRecord) -> str | None:
+    if record.seq != state.expected_seq:
+        return (
+            f"sequence gap: expected record {state.expected_seq}, found {record.seq} "
+            "(a record was deleted or inserted)"
+        )
+    if record.prev_hash != state.prev_hash:
+        return "its prev_hash does not match the record before it (reordered, inserted or deleted)"
+    try:
+        recomputed = record_hash(fields_of(record))
+    except (TypeError, ValueError):
+        return "its content cannot be serialised canonically (edited)"
+    if recomputed != record.hash:
+        return "its hash does not match its content (the record was edited)"
+    return None
+
+
+def _check_checkpoint(state: _Verifier, checkpoint: dict[str, Any], last: int) -> str | None:
+    seq = int(checkpoint["seq"])
+    if seq > last:
+        return f"the checkpoint vouches for record {seq} but the log ends at {last} (truncated)"
+    if seq and state.hashes.get(seq) != checkpoint["hash"]:
+        return f"record {seq} differs from the signed checkpoint (the history was rewritten)"
+    return None
+
+
+def _checkpoint_message(seq: int, head_hash: str, at: str) -> bytes:
+    return canonical_bytes({"format": CHECKPOINT_FORMAT, "seq": seq, "hash": head_hash, "at": at})
+
+
+def _row_aad(request_id: str, index: int, key_id: str) -> bytes:
+    return f"cofre-audit-row\x00{request_id}\x00{index}\x00{key_id}".encode()
+
+
+def data_key_context(key_id: str) -> str:
+    return f"audit-data-key:{key_id}"

@@ -1,0 +1,1 @@
+"""Appliance-wide operations that span several parts of the governed state."""

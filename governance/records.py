@@ -1,0 +1,25 @@
+"""Every ORM class in one import, so metadata (Alembic, tests) sees all tables."""
+
+from governance.accounts.records import ApiKey, LoginFailure, LoginSession, User
+from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
+from governance.operations.records import JobRun
+from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
+from governance.retraining.records import RetrainingPlan, RetrainingRun
+
+__all__ = [
+    "Alias",
+    "AliasHistory",
+    "ApiKey",
+    "AuditCheckpoint",
+    "AuditDataKey",
+    "AuditHead",
+    "AuditRecord",
+    "JobRun",
+    "LoginFailure",
+    "LoginSession",
+    "ModelVersion",
+    "RegisteredModel",
+    "RetrainingPlan",
+    "RetrainingRun",
+    "User",
+]

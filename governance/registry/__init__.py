@@ -1,0 +1,1 @@
+"""The model registry: models, immutable versions with model cards, aliases, artifacts."""

@@ -1,0 +1,97 @@
+"""Encrypted artifact storage: AES-256-GCM under a per-version data key, wrapped by a KEK.
+
+The associated data binds model name, version and plaintext SHA-256, so a file
+copied over another version's, a flipped bit or a wrong key all fail to open.
+Files are written to a temporary name, fsynced and renamed: a crash never
+leaves a half-written artifact under a real name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from governance.crypto.envelope import new_data_key, open_sealed, seal
+from governance.crypto.keyring import KeyRing, WrappedKey
+from governance.errors import IntegrityError, KeyUnavailable
+
+
+def artifact_aad(name: str, version: int, sha256: str) -> bytes:
+    return b"cofre-artifact\x00" + "\x00".join((name, str(version), sha256)).encode()
+
+
+def key_context(name: str, version: int, sha256: str) -> str:
+    return f"artifact:{name}:{version}:{sha256}"
+
+
+class ArtifactStore:
+    """Puts and gets encrypted artifacts under one directory."""
+
+    def __init__(self, directory: Path, keyring: KeyRing) -> None:
+        self.directory = Path(directory)
+        self.keyring = keyring
+
+    def put(self, name: str, version: int, plaintext: bytes) -> tuple[str, str, WrappedKey]:
+        """Encrypt and store; return (file name, plaintext sha256, wrapped data key)."""
+        sha = hashlib.sha256(plaintext).hexdigest()
+        data_key = new_data_key()
+        sealed = seal(data_key, plaintext, artifact_aad(name, version, sha))
+        wrapped = self.keyring.wrap(data_key, key_context(name, version, sha))
+        file_name = f"{secrets.token_hex(16)}.cofre"
+        self._write_atomically(file_name, sealed)
+        return file_name, sha, wrapped
+
+    def get(
+        self, name: str, version: int, sha256: str, file_name: str, wrapped: WrappedKey
+    ) -> bytes:
+        """Decrypt and check; errors name the model and version, never the content."""
+        what = f"model {name!r} version {version}"
+        try:
+            sealed = (self.directory / file_name).read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(f"{what}: the artifact file is missing") from None
+        try:
+            data_key = self.keyring.unwrap(wrapped, key_context(name, version, sha256))
+        except KeyUnavailable as exc:
+            raise KeyUnavailable(f"{what}: {exc.detail}") from None
+        except IntegrityError:
+            raise IntegrityError(
+                f"{what}: its data key does not open with the master key "
+                "(wrong key or tampered key record)"
+            ) from None
+        plaintext = open_sealed(data_key, sealed, artifact_aad(name, version, sha256), what)
+        if hashlib.sha256(plaintext).hexdigest() != sha256:
+            raise IntegrityError(f"{what}: the artifact does not match its recorded SHA-256")
+        return plaintext
+
+    def check(
+        self, name: str, version: int, sha256: str, file_name: str, wrapped: WrappedKey
+    ) -> None:
+        what = f"model {name!r} version {version}"
+        if not (self.directory / file_name).is_file():
+            raise IntegrityError(f"{what}: the artifact file is missing")
+        try:
+            self.keyring.unwrap(wrapped, key_context(name, version, sha256))
+        except (KeyUnavailable, IntegrityError) as exc:
+            raise type(exc)(f"{what}: {exc.detail}") from None
+
+    def remove(self, file_name: str) -> None:
+        (self.directory / file_name).unlink(missing_ok=True)
+
+    def _write_atomically(self, file_name: str, data: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final = self.directory / file_name
+        tmp = final.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

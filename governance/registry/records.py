@@ -1,0 +1,101 @@
+"""ORM classes of the registry: models, versions, aliases and their history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from governance.db import Base, UTCDateTime
+
+
+class RegisteredModel(Base):
+    """A named model; its versions are immutable once published."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    versions: Mapped[list[ModelVersion]] = relationship(
+        back_populates="model", order_by="ModelVersion.version", lazy="selectin"
+    )
+    aliases: Mapped[list[Alias]] = relationship(
+        back_populates="model", lazy="selectin", order_by="Alias.name"
+    )
+
+
+class ModelVersion(Base):
+    """One published artifact with everything needed to serve and account for it."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    artifact_file: Mapped[str] = mapped_column(String(255))
+    kek_id: Mapped[str] = mapped_column(String(64))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # [{"name": ..., "dtype": ...}] in the estimator's column order.
+    features: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    named_features: Mapped[bool] = mapped_column(Boolean)
+    has_proba: Mapped[bool] = mapped_column(Boolean)
+    classes: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    allow_missing: Mapped[bool] = mapped_column(Boolean, default=False)
+    estimator_type: Mapped[str] = mapped_column(String(255))
+    sklearn_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    published_by: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    description: Mapped[str] = mapped_column(Text, default="")
+    purpose: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    decision_mode: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(128), default="")
+
+    model: Mapped[RegisteredModel] = relationship(back_populates="versions")
+
+
+class Alias(Base):
+    """A movable name (`production`, `staging`, ...) pointing at one version."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("model_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+    model: Mapped[RegisteredModel] = relationship(back_populates="aliases")
+
+
+class AliasHistory(Base):
+    """Every move of an alias, so a rollback knows where it pointed before."""
+
+    __tablename__ = "model_alias_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    alias: Mapped[str] = mapped_column(String(64))
+    from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    to_version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))  # "set" | "rollback"
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

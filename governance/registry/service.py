@@ -1,0 +1,358 @@
+"""Registry use cases: publish, resolve, alias, roll back, describe.
+
+Each use case runs in the caller's transaction and appends its audit event
+there, so a version, an alias move and their records commit together.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.orm import Session
+
+from governance.accounts.actor import Actor
+from governance.audit.service import AuditEvent, AuditLog
+from governance.clock import utcnow
+from governance.crypto.keyring import WrappedKey
+from governance.errors import Conflict, FieldError, InvalidInput, NotFound
+from governance.registry.artifacts import ArtifactStore
+from governance.registry.loading import EstimatorFacts, describe, load_trusted
+from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
+
+DTYPES = ("float64", "int64", "bool", "string")
+DECISION_MODES = ("automated", "human-reviewed")
+DEFAULT_ALIAS = "production"
+_ALIAS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+# Names travel in URL paths and in `NAME@ALIAS` / `NAME:VERSION` references, so no
+# '/', '@', ':' or spaces: one path segment, never ambiguous.
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a regulator asks of a model: why it exists and who answers for it."""
+
+    purpose: str
+    legal_basis: str
+    description: str = ""
+    decision_mode: str = "human-reviewed"
+    owner: str = ""
+
+    def problems(self) -> list[FieldError]:
+        found = [
+            FieldError(name, "is required")
+            for name in ("purpose", "legal_basis")
+            if not getattr(self, name).strip()
+        ]
+        if self.decision_mode not in DECISION_MODES:
+            found.append(FieldError("decision_mode", f"must be one of {', '.join(DECISION_MODES)}"))
+        return found
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    name: str
+    artifact: bytes
+    card: ModelCard
+    features: list[dict[str, str]] | None = None  # optional declared schema
+    allow_missing: bool = False
+    aliases: list[str] = field(default_factory=list)
+
+
+class Registry:
+    """Registry use cases over an artifact store and the audit log."""
+
+    def __init__(self, store: ArtifactStore, audit: AuditLog) -> None:
+        self.store = store
+        self.audit = audit
+
+    # -- publish -------------------------------------------------------------------
+    def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
+        check_model_name(request.name)
+        problems = request.card.problems()
+        if problems:
+            raise InvalidInput("the model card is incomplete", problems)
+        facts = describe(request.artifact)
+        features = feature_schema(facts, request.features)
+        model = self._model_for_publish(session, request.name)
+        version = 1 + max((v.version for v in model.versions), default=0)
+        file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
+        try:
+            record = self._add_version(
+                session, actor, model, version, request, facts, features, (file_name, sha, wrapped)
+            )
+            for alias in request.aliases:
+                self.set_alias(session, actor, request.name, version, alias)
+            session.flush()
+        except DBIntegrityError:
+            self.store.remove(file_name)
+            raise Conflict(
+                f"model {request.name!r} got another version at the same time; retry"
+            ) from None
+        except Exception:
+            self.store.remove(file_name)
+            raise
+        return record
+
+    def _model_for_publish(self, session: Session, name: str) -> RegisteredModel:
+        model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+        if model is None:
+            model = RegisteredModel(name=name, created_at=utcnow())
+            session.add(model)
+            try:
+                session.flush()
+            except DBIntegrityError:
+                raise Conflict(f"model {name!r} was created at the same time; retry") from None
+        return model
+
+    def _add_version(
+        self,
+        session: Session,
+        actor: Actor,
+        model: RegisteredModel,
+        version: int,
+        request: PublishRequest,
+        facts: EstimatorFacts,
+        features: list[dict[str, str]],
+        stored: tuple[str, str, WrappedKey],
+    ) -> ModelVersion:
+        file_name, sha, wrapped = stored
+        card = request.card
+        record = ModelVersion(
+            model=model,
+            version=version,
+            sha256=sha,
+            size=len(request.artifact),
+            artifact_file=file_name,
+            kek_id=wrapped.kek_id,
+            wrapped_key=wrapped.blob,
+            features=features,
+            named_features=facts.feature_names is not None,
+            has_proba=facts.has_proba,
+            classes=facts.classes,
+            allow_missing=request.allow_missing,
+            estimator_type=facts.estimator_type,
+            sklearn_version=facts.sklearn_version,
+            published_by=actor.name,
+            published_at=utcnow(),
+            description=card.description,
+            purpose=card.purpose,
+            legal_basis=card.legal_basis,
+            decision_mode=card.decision_mode,
+            owner=card.owner,
+        )
+        session.add(record)
+        session.flush()
+        self.audit.append(
+            session,
+            AuditEvent(
+                kind="model.published",
+                actor=actor,
+                model_name=model.name,
+                model_version=version,
+                artifact_sha256=sha,
+                purpose=card.purpose,
+                details={
+                    "size": len(request.artifact),
+                    "estimator": facts.estimator_type,
+                    "legal_basis": card.legal_basis,
+                    "decision_mode": card.decision_mode,
+                },
+            ),
+        )
+        return record
+
+    # -- reading ----------------------------------------------------------------------
+    def models(self, session: Session) -> list[RegisteredModel]:
+        return list(session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)))
+
+    def model(self, session: Session, name: str) -> RegisteredModel:
+        model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+        if model is None:
+            raise NotFound(f"no model named {name!r}")
+        return model
+
+    def resolve(
+        self, session: Session, name: str, *, alias: str | None = None, version: int | None = None
+    ) -> ModelVersion:
+        """The version a caller means: an explicit version, else an alias (production)."""
+        model = self.model(session, name)
+        if version is None:
+            wanted = alias or DEFAULT_ALIAS
+            target = next((a for a in model.aliases if a.name == wanted), None)
+            if target is None:
+                raise NotFound(f"model {name!r} has no alias {wanted!r}")
+            version = target.version
+        found = next((v for v in model.versions if v.version == version), None)
+        if found is None:
+            raise NotFound(f"model {name!r} has no version {version}")
+        return found
+
+    def alias_history(self, session: Session, name: str) -> list[AliasHistory]:
+        model = self.model(session, name)
+        stmt = (
+            select(AliasHistory).where(AliasHistory.model_id == model.id).order_by(AliasHistory.id)
+        )
+        return list(session.scalars(stmt))
+
+    def load_plaintext(self, version: ModelVersion) -> bytes:
+        return self.store.get(
+            version.model.name,
+            version.version,
+            version.sha256,
+            version.artifact_file,
+            WrappedKey(version.kek_id, version.wrapped_key),
+        )
+
+    def check_artifact(self, version: ModelVersion) -> None:
+        """Cheap readiness check: the file is there and its data key opens."""
+        self.store.check(
+            version.model.name,
+            version.version,
+            version.sha256,
+            version.artifact_file,
+            WrappedKey(version.kek_id, version.wrapped_key),
+        )
+
+    def load_estimator(self, version: ModelVersion) -> Any:
+        """Decrypt in memory, check the hash, load with trusted types only."""
+        return load_trusted(self.load_plaintext(version))
+
+    # -- aliases ------------------------------------------------------------------------
+    def set_alias(
+        self, session: Session, actor: Actor, name: str, version: int, alias: str
+    ) -> Alias:
+        check_alias_name(alias)
+        model = self.model(session, name)
+        if not any(v.version == version for v in model.versions):
+            raise NotFound(f"model {name!r} has no version {version}")
+        return self._move(session, actor, model, alias, version, "set")
+
+    def rollback(self, session: Session, actor: Actor, name: str, alias: str) -> Alias:
+        """Point `alias` back at the target it had before its latest move."""
+        model = self.model(session, name)
+        previous = self._previous_target(session, model, alias)
+        if previous is None:
+            raise Conflict(f"alias {alias!r} of {name!r} has no earlier target to roll back to")
+        return self._move(session, actor, model, alias, previous, "rollback")
+
+    def _previous_target(self, session: Session, model: RegisteredModel, alias: str) -> int | None:
+        # Replay the history as a stack: a move pushes the old target, a rollback pops it,
+        # so repeated rollbacks walk further back instead of toggling.
+        stack: list[int | None] = []
+        stmt = (
+            select(AliasHistory)
+            .where(AliasHistory.model_id == model.id, AliasHistory.alias == alias)
+            .order_by(AliasHistory.id)
+        )
+        for entry in session.scalars(stmt):
+            if entry.action == "set":
+                stack.append(entry.from_version)
+            elif stack:
+                stack.pop()
+        if not any(a.name == alias for a in model.aliases):
+            raise NotFound(f"model {model.name!r} has no alias {alias!r}")
+        return stack[-1] if stack else None
+
+    def _move(
+        self,
+        session: Session,
+        actor: Actor,
+        model: RegisteredModel,
+        alias: str,
+        version: int,
+        action: str,
+    ) -> Alias:
+        current = next((a for a in model.aliases if a.name == alias), None)
+        before = current.version if current else None
+        if current is None:
+            current = Alias(
+                model=model, name=alias, version=version, updated_at=utcnow(), updated_by=actor.name
+            )
+            session.add(current)
+        current.version, current.updated_at, current.updated_by = version, utcnow(), actor.name
+        session.add(
+            AliasHistory(
+                model_id=model.id,
+                alias=alias,
+                from_version=before,
+                to_version=version,
+                action=action,
+                actor=actor.name,
+                at=utcnow(),
+            )
+        )
+        target = next(v for v in model.versions if v.version == version)
+        self.audit.append(
+            session,
+            AuditEvent(
+                kind="alias.rolled_back" if action == "rollback" else "alias.moved",
+                actor=actor,
+                model_name=model.name,
+                model_version=version,
+                artifact_sha256=target.sha256,
+                details={"alias": alias, "from_version": before, "to_version": version},
+            ),
+        )
+        session.flush()
+        return current
+
+
+def check_model_name(name: str) -> None:
+    if not _MODEL_NAME.match(name):
+        raise InvalidInput(
+            "invalid model name",
+            [FieldError("name", "1-128 letters, digits, '.', '_' or '-', starting alphanumeric")],
+        )
+
+
+def check_alias_name(alias: str) -> None:
+    if not _ALIAS_NAME.match(alias):
+        raise InvalidInput(
+            "invalid alias name",
+            [FieldError("alias", "lowercase letters, digits, '_' or '-', starting with a letter")],
+        )
+
+
+def feature_schema(
+    facts: EstimatorFacts, declared: list[dict[str, str]] | None
+) -> list[dict[str, str]]:
+    """The input schema: declared at publish, else the estimator's names as float64."""
+    if declared is None:
+        names = facts.feature_names or [f"f{i}" for i in range(facts.n_features)]
+        return [{"name": n, "dtype": "float64"} for n in names]
+    errors = _declared_problems(declared, facts)
+    if errors:
+        raise InvalidInput("the declared feature schema does not fit the estimator", errors)
+    return [{"name": str(f["name"]), "dtype": str(f["dtype"])} for f in declared]
+
+
+def _declared_problems(declared: list[dict[str, str]], facts: EstimatorFacts) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if len(declared) != facts.n_features:
+        errors.append(
+            FieldError(
+                "features",
+                f"the estimator takes {facts.n_features} features, {len(declared)} declared",
+            )
+        )
+    names: list[object] = []
+    for index, feature in enumerate(declared):
+        name = feature.get("name") if isinstance(feature, dict) else None
+        dtype = feature.get("dtype") if isinstance(feature, dict) else None
+        if not isinstance(name, str) or not name or dtype not in DTYPES:
+            errors.append(
+                FieldError(f"features[{index}]", f"needs a name and a dtype in {', '.join(DTYPES)}")
+            )
+        names.append(name)
+    if len(set(map(str, names))) != len(names):
+        errors.append(FieldError("features", "feature names must be unique"))
+    if facts.feature_names is not None and names != facts.feature_names:
+        errors.append(
+            FieldError("features", "names must equal the estimator's feature_names_in_, in order")
+        )
+    return errors

@@ -1,0 +1,1 @@
+"""Gated retraining: plans, fresh data, quality gates, champion against candidate."""

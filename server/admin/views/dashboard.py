@@ -1,0 +1,42 @@
+"""The landing page: models in production, today's traffic, the chain's last checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from flask.typing import ResponseReturnValue
+
+from governance.audit import traffic
+from governance.audit.verifications import last_verification
+from governance.clock import utcnow
+from governance.registry.service import DEFAULT_ALIAS
+from server.admin.pages import admin_blueprint, render
+from server.extension import services
+from server.security.access import requires
+
+blueprint = admin_blueprint("admin_dashboard")
+
+
+@blueprint.get("/")
+@requires("model:read")
+def home() -> ResponseReturnValue:
+    cofre, now = services(), utcnow()
+    midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
+    with cofre.read() as session:
+        models = cofre.registry.models(session)
+        today = traffic.traffic(session, now, max(now - midnight, timedelta(seconds=1)), 1)
+        verified = last_verification(session)
+        checkpoint = cofre.audit.latest_checkpoint(session)
+        production = [
+            (m, alias) for m in models for alias in m.aliases if alias.name == DEFAULT_ALIAS
+        ]
+        return render(
+            "admin/dashboard.html",
+            production=production,
+            model_count=len(models),
+            today=today,
+            totals=traffic.totals(today),
+            verified=verified,
+            checkpoint=checkpoint,
+            midnight=midnight,
+        )

@@ -1,0 +1,203 @@
+"""`cofre models`: publish, list, show, alias (promote) and roll back."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
+from server import representations as rep
+from server.cli import CliState, emit_json, pass_state
+
+_REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>\d+))?$")
+
+
+@click.group("models")
+def models() -> None:
+    """Manage the model registry."""
+
+
+@models.command("publish")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True)
+@click.option("--purpose", required=True, help="Why the model exists (model card).")
+@click.option("--legal-basis", required=True, help="LGPD/GDPR legal basis for the processing.")
+@click.option("--description", default="")
+@click.option(
+    "--decision-mode",
+    type=click.Choice(DECISION_MODES),
+    default="human-reviewed",
+    show_default=True,
+)
+@click.option("--owner", default="")
+@click.option(
+    "--features",
+    "features_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="JSON list of {name, dtype} declaring the input schema.",
+)
+@click.option("--allow-missing", is_flag=True, help="Accept NaN/null inputs for this version.")
+@click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def publish(
+    state: CliState,
+    file: Path,
+    name: str,
+    purpose: str,
+    legal_basis: str,
+    description: str,
+    decision_mode: str,
+    owner: str,
+    features_file: Path | None,
+    allow_missing: bool,
+    aliases: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Publish a skops FILE as the next version of model NAME."""
+    card = ModelCard(
+        purpose=purpose,
+        legal_basis=legal_basis,
+        description=description,
+        decision_mode=decision_mode,
+        owner=owner,
+    )
+    request = PublishRequest(
+        name=name,
+        artifact=file.read_bytes(),
+        card=card,
+        features=_features(features_file),
+        allow_missing=allow_missing,
+        aliases=list(aliases),
+    )
+    cofre = state.services
+    with cofre.write() as session:
+        version = cofre.registry.publish(session, state.actor, request)
+        detail = rep.version_detail(version)
+    if as_json:
+        emit_json(detail)
+        return
+    click.echo(f"published {name} version {detail['version']} sha256={detail['sha256']}")
+
+
+def _features(path: Path | None) -> list[dict[str, str]] | None:
+    if path is None:
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except ValueError:
+        raise click.ClickException(f"{path} is not valid JSON") from None
+    if not isinstance(value, list):
+        raise click.ClickException(f"{path} must hold a JSON list of {{name, dtype}}")
+    return value
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def list_models(state: CliState, as_json: bool) -> None:
+    """List models with their latest version and aliases."""
+    cofre = state.services
+    with cofre.read() as session:
+        rows = [rep.model_summary(m) for m in cofre.registry.models(session)]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        aliases = " ".join(f"{a}={v}" for a, v in row["aliases"].items())
+        click.echo(f"{row['name']:<32} latest={row['latest_version']} {aliases}")
+
+
+@models.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def show(state: CliState, ref: str, as_json: bool) -> None:
+    """Show NAME (all versions), NAME@ALIAS or NAME:VERSION."""
+    match = _REF.match(ref)
+    assert match is not None  # the pattern accepts any non-empty text
+    cofre = state.services
+    with cofre.read() as session:
+        data = _show_data(state, session, match.groupdict())
+    if as_json:
+        emit_json(data)
+    else:
+        _print_show(data)
+
+
+def _show_data(state: CliState, session: Any, parts: dict[str, str | None]) -> dict[str, Any]:
+    registry = state.services.registry
+    if parts["alias"] is None and parts["version"] is None:
+        return rep.model_detail(registry.model(session, parts["name"] or ""))
+    version = int(parts["version"]) if parts["version"] else None
+    return rep.version_detail(
+        registry.resolve(session, parts["name"] or "", alias=parts["alias"], version=version)
+    )
+
+
+def _print_show(data: dict[str, Any]) -> None:
+    for version in data.get("versions", [data]):
+        card = version["card"]
+        click.echo(
+            f"{version['name']} version {version['version']} "
+            f"aliases={','.join(version['aliases']) or '-'}"
+        )
+        click.echo(f"  sha256 {version['sha256']}  sklearn {version['sklearn_version']}")
+        click.echo(f"  estimator {version['estimator']}  proba={version['has_proba']}")
+        click.echo(f"  published by {version['published_by']} at {version['published_at']}")
+        click.echo(
+            f"  purpose: {card['purpose']}  legal basis: {card['legal_basis']}  "
+            f"decision: {card['decision_mode']}"
+        )
+        click.echo(f"  features: {', '.join(f['name'] for f in version['features'])}")
+
+
+@models.command("alias")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.argument("alias")
+@pass_state
+def alias(state: CliState, name: str, version: int, alias: str) -> None:
+    """Point ALIAS of model NAME at VERSION (promote)."""
+    cofre = state.services
+    with cofre.write() as session:
+        cofre.registry.set_alias(session, state.actor, name, version, alias)
+    click.echo(f"{name}@{alias} -> version {version}")
+
+
+@models.command("rollback")
+@click.argument("name")
+@click.argument("alias")
+@pass_state
+def rollback(state: CliState, name: str, alias: str) -> None:
+    """Move ALIAS of model NAME back to its previous target."""
+    cofre = state.services
+    with cofre.write() as session:
+        moved = cofre.registry.rollback(session, state.actor, name, alias)
+    click.echo(f"{name}@{alias} rolled back to version {moved.version}")
+
+
+@models.command("history")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def history(state: CliState, name: str, as_json: bool) -> None:
+    """Show every alias move of model NAME."""
+    cofre = state.services
+    with cofre.read() as session:
+        rows = [rep.alias_move(h) for h in cofre.registry.alias_history(session, name)]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['at']} {row['alias']}: {row['from_version']} -> {row['to_version']} "
+            f"({row['action']} by {row['actor']})"
+        )
+
+
+commands = [models]

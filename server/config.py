@@ -1,0 +1,204 @@
+"""Settings: defaults, then the TOML file named by COFRE_CONFIG, then COFRE_* variables,
+then overrides from the caller; validated once into a frozen object.
+
+This is the only module that reads the environment. Values from the environment
+are parsed as JSON when they parse (Flask's `from_prefixed_env` convention), so
+COFRE_MAX_ROWS=500 is an int and COFRE_LOG_JSON=false a bool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+PREFIX = "COFRE_"
+# Variables with the prefix that are not settings: the config file's own name, and
+# the test suite's knobs.
+NOT_SETTINGS = ("COFRE_CONFIG", "COFRE_TEST_")
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or invalid; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. Paths are absolute; derived defaults are filled in."""
+
+    home: Path
+    database_url: str
+    key_dir: Path
+    artifact_dir: Path
+    backup_dir: Path
+    max_body_bytes: int = 1024 * 1024
+    max_rows: int = 1000
+    max_artifact_bytes: int = 256 * 1024 * 1024
+    model_cache_size: int = 8
+    alias_refresh_seconds: float = 2.0
+    db_lock_timeout_ms: int = 5_000
+    log_level: str = "INFO"
+    log_json: bool = True
+    metrics_dir: Path | None = None
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 8
+    trust_proxy: bool = False
+    # Peers whose X-Forwarded-For/-Proto are believed when trust_proxy is on
+    # (comma-separated addresses of the nginx hosts).
+    trusted_proxies: str = "127.0.0.1"
+    bind: str = "127.0.0.1:8000"
+    workers: int = 2
+    threads: int = 4
+    # Scheduled operations (`cofre scheduler`). Cron: 5 fields, or 6 with seconds
+    # first; UTC. Retention keeps the newest backup of each of the last N days,
+    # weeks and months; the mirror is a second (mounted) directory for copies.
+    backup_schedule: str = "0 2 * * *"
+    backup_drill_schedule: str = "30 3 * * 0"
+    # Signed audit checkpoints: export them off the appliance to detect truncation.
+    checkpoint_schedule: str = "*/15 * * * *"
+    backup_keep_daily: int = 7
+    backup_keep_weekly: int = 4
+    backup_keep_monthly: int = 6
+    backup_mirror_dir: Path | None = None
+    job_retries: int = 2
+    job_retry_delay_seconds: float = 30.0
+    scheduler_poll_seconds: float = 15.0
+    retraining_data_dir: Path | None = None  # data files plans may read; default $HOME/datasets
+    retraining_database_url: str = ""  # the database retraining SQL queries run against
+    retraining_max_rows: int = 1_000_000
+    testing: bool = False
+
+    def public_view(self) -> dict[str, Any]:
+        """For `cofre config` and logs: no secrets live in settings, but URLs may hold
+        passwords, so the database URL is shown with its password masked."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["database_url"] = mask_url(self.database_url)
+        return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
+
+
+_DERIVED = ("home", "database_url", "key_dir", "artifact_dir", "backup_dir")
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from every layer; raise ConfigError with a one-line reason."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    config_file = env.get("COFRE_CONFIG")
+    if config_file:
+        raw.update(_read_toml(Path(config_file)))
+    raw.update(_from_env(env))
+    raw.update(overrides or {})
+    return _validate(raw)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"COFRE_CONFIG names {path}, which does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    # Accept both a flat file and one with a [cofre] table.
+    return dict(data.get("cofre", data))
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(PREFIX) or name.startswith(NOT_SETTINGS):
+            continue
+        try:
+            out[name[len(PREFIX) :].lower()] = json.loads(value)
+        except ValueError:
+            out[name[len(PREFIX) :].lower()] = value
+    return out
+
+
+def _validate(raw: dict[str, Any]) -> Settings:
+    known = {f.name: f for f in fields(Settings)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r} (as COFRE_{unknown[0].upper()})")
+    home = Path(str(raw.get("home", "./var"))).expanduser().resolve()
+    values: dict[str, Any] = {
+        "home": home,
+        "database_url": str(raw.get("database_url") or f"sqlite:///{home / 'cofre.db'}"),
+        "key_dir": _path(raw.get("key_dir"), home / "keys"),
+        "artifact_dir": _path(raw.get("artifact_dir"), home / "artifacts"),
+        "backup_dir": _path(raw.get("backup_dir"), home / "backups"),
+    }
+    for name, value in raw.items():
+        if name not in _DERIVED:
+            values[name] = _coerce(name, value, known[name].default)
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _path(value: Any, default: Path) -> Path:
+    return Path(str(value)).expanduser().resolve() if value else default
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    if name in ("metrics_dir", "backup_mirror_dir", "retraining_data_dir"):
+        return Path(str(value)).resolve() if value else None
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"setting {name!r} must be true or false")
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"setting {name!r} must be a number")
+        return kind(value)
+    return str(value)
+
+
+def _check(settings: Settings) -> None:
+    url = settings.database_url
+    if not (url.startswith("sqlite:///") or url.startswith("postgresql+psycopg://")):
+        raise ConfigError("database_url must start with sqlite:/// or postgresql+psycopg://")
+    for name in (
+        "max_body_bytes",
+        "max_artifact_bytes",
+        "max_rows",
+        "model_cache_size",
+        "workers",
+        "threads",
+        "db_lock_timeout_ms",
+        "session_idle_minutes",
+        "session_absolute_hours",
+    ):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"setting {name!r} must be at least 1")
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("log_level must be DEBUG, INFO, WARNING or ERROR")
+    _check_operations(settings)
+
+
+def _check_operations(settings: Settings) -> None:
+    for name in ("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "job_retries"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"setting {name!r} must be zero or more")
+    for name in ("scheduler_poll_seconds", "retraining_max_rows"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"setting {name!r} must be more than zero")
+    if settings.job_retry_delay_seconds < 0:
+        raise ConfigError("setting 'job_retry_delay_seconds' must be zero or more")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

@@ -1,0 +1,131 @@
+"""The service container: one per app, in `app.extensions["cofre"]`.
+
+It builds collaborators lazily, so that nothing holding a connection, a thread
+or a file exists before Gunicorn forks; `after_fork()` drops the engine's
+inherited connections in each worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from backups.retention import Policy
+from backups.service import BackupConfig, Backups
+from governance.accounts.service import Accounts
+from governance.audit.disclosures import Disclosures
+from governance.audit.service import AuditLog
+from governance.audit.writer import AuditWriter
+from governance.crypto.keyring import KeyRing
+from governance.db import make_engine, make_session_factory, read_session, write_transaction
+from governance.operations.jobs import JobHistory
+from governance.registry.artifacts import ArtifactStore
+from governance.registry.service import Registry
+from governance.retraining.service import Retraining
+from governance.retraining.sources import DataSources
+from server.config import Settings
+from server.inference.predictor import Limits, Predictor
+
+
+class Container:
+    """Holds settings and the services built from them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(
+            self.settings.database_url, db_lock_timeout_ms=self.settings.db_lock_timeout_ms
+        )
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        return KeyRing(self.settings.key_dir)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.keyring)
+
+    @cached_property
+    def disclosures(self) -> Disclosures:
+        return Disclosures(self.audit)
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(ArtifactStore(self.settings.artifact_dir, self.keyring), self.audit)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        return Accounts(self.audit)
+
+    @cached_property
+    def jobs(self) -> JobHistory:
+        return JobHistory()
+
+    @cached_property
+    def backups(self) -> Backups:
+        settings = self.settings
+        config = BackupConfig(
+            database_url=settings.database_url,
+            artifact_dir=settings.artifact_dir,
+            backup_dir=settings.backup_dir,
+            mirror_dir=settings.backup_mirror_dir,
+            policy=Policy(
+                daily=settings.backup_keep_daily,
+                weekly=settings.backup_keep_weekly,
+                monthly=settings.backup_keep_monthly,
+            ),
+        )
+        return Backups(config, self.keyring, self.audit, self)
+
+    @cached_property
+    def retraining(self) -> Retraining:
+        settings = self.settings
+        sources = DataSources(
+            settings.retraining_data_dir or settings.home / "datasets",
+            settings.retraining_database_url or None,
+            settings.retraining_max_rows,
+        )
+        return Retraining(self.registry, self.audit, sources, self)
+
+    @cached_property
+    def predictor(self) -> Predictor:
+        limits = Limits(
+            max_rows=self.settings.max_rows,
+            cache_size=self.settings.model_cache_size,
+            alias_ttl_seconds=self.settings.alias_refresh_seconds,
+        )
+        return Predictor(
+            self.sessions, self.registry, AuditWriter(self.sessions, self.audit), limits
+        )
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits when the block succeeds."""
+        with write_transaction(self.sessions) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with read_session(self.sessions) as session:
+            yield session
+
+    def after_fork(self) -> None:
+        """Gunicorn post_fork: forget connections inherited from the parent, then build
+        the shared services once, before request threads race to build them."""
+        if "engine" in self.__dict__:
+            self.engine.dispose(close=False)
+        _ = (self.sessions, self.accounts, self.predictor)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,60 @@
+"""Gunicorn settings for cofre (`gunicorn -c python:server.gunicorn_conf wsgi:app`).
+
+The app is preloaded in the master so workers share its memory; the factory
+opens no connection, and post_fork disposes whatever engine exists anyway, so
+no connection, thread or file handle crosses the fork. Prometheus runs in
+multiprocess mode: each worker writes its samples under the metrics directory
+and /metrics adds them up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from server.config import load_settings
+
+_settings = load_settings()
+_metrics_dir = _settings.metrics_dir or _settings.home / "metrics"
+# Must be set before prometheus_client is imported (by the preloaded app below).
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+bind = _settings.bind
+workers = _settings.workers
+# Threads let concurrent requests in one worker share an audit commit (group
+# commit, governance/audit/writer.py) and keep client connections alive.
+worker_class = "gthread"
+threads = _settings.threads
+preload_app = True
+umask = 0o077
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+# Bounded request line and headers: oversized requests are refused before Flask.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s'
+errorlog = "-"
+forwarded_allow_ips = _settings.trusted_proxies if _settings.trust_proxy else ""
+
+
+def on_starting(server: Any) -> None:
+    """Samples of an earlier run would be added to this one's: start empty."""
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    _metrics_dir.mkdir(parents=True, mode=0o700)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    from server.extension import EXTENSION
+
+    app = worker.app.wsgi()
+    app.extensions[EXTENSION].after_fork()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,1 @@
+"""HTTP endpoints (JSON): health, models, accounts, audit, and the prediction doors."""

@@ -1,0 +1,107 @@
+"""JSON endpoints for users, API keys and master-key rotation (admin only)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from governance.errors import FieldError, InvalidInput
+from governance.operations.rotation import rotate_master_key
+from server import representations as rep
+from server.extension import services
+from server.http.bodies import json_object
+from server.security.access import current_actor, requires
+
+blueprint = Blueprint("api_accounts", __name__, url_prefix="/api/v1")
+
+
+@blueprint.get("/users")
+@requires("account:manage")
+def list_users() -> ResponseReturnValue:
+    cofre = services()
+    with cofre.read() as session:
+        return jsonify(users=[rep.user_summary(u) for u in cofre.accounts.users(session)])
+
+
+@blueprint.post("/users")
+@requires("account:manage")
+def create_user() -> ResponseReturnValue:
+    cofre = services()
+    data = json_object()
+    with cofre.write() as session:
+        user = cofre.accounts.create_user(
+            session,
+            current_actor(),
+            _text(data, "username"),
+            _text(data, "role"),
+            _text(data, "password"),
+        )
+        return jsonify(rep.user_summary(user)), 201
+
+
+@blueprint.post("/users/<username>/disable")
+@requires("account:manage")
+def disable_user(username: str) -> ResponseReturnValue:
+    cofre = services()
+    with cofre.write() as session:
+        return jsonify(
+            rep.user_summary(cofre.accounts.disable_user(session, current_actor(), username))
+        )
+
+
+@blueprint.get("/keys")
+@requires("key:manage")
+def list_keys() -> ResponseReturnValue:
+    cofre = services()
+    with cofre.read() as session:
+        return jsonify(keys=[rep.key_summary(k) for k in cofre.accounts.keys(session)])
+
+
+@blueprint.post("/keys")
+@requires("key:manage")
+def create_key() -> ResponseReturnValue:
+    cofre = services()
+    data = json_object()
+    models = data.get("models")
+    if models is not None and not (
+        isinstance(models, list) and all(isinstance(m, str) for m in models)
+    ):
+        raise InvalidInput(
+            "models must be a list of names", [FieldError("models", "list of names")]
+        )
+    with cofre.write() as session:
+        created = cofre.accounts.create_key(
+            session,
+            current_actor(),
+            _text(data, "name"),
+            _text(data, "role"),
+            models,
+            bool(data.get("labels_only", False)),
+        )
+        return jsonify(rep.key_summary(created.key) | {"secret": created.secret}), 201
+
+
+@blueprint.delete("/keys/<key_ref>")
+@requires("key:manage")
+def revoke_key(key_ref: str) -> ResponseReturnValue:
+    cofre = services()
+    with cofre.write() as session:
+        return jsonify(
+            rep.key_summary(cofre.accounts.revoke_key(session, current_actor(), key_ref))
+        )
+
+
+@blueprint.post("/keys/rotate-master")
+@requires("key:rotate")
+def rotate_master() -> ResponseReturnValue:
+    cofre = services()
+    with cofre.write() as session:
+        result = rotate_master_key(session, cofre.keyring, cofre.audit, current_actor())
+        return jsonify(old_kek=result.old_kek, new_kek=result.new_kek, rewrapped=result.rewrapped)
+
+
+def _text(data: dict[str, object], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", [FieldError(name, "must be a string")])
+    return value

@@ -1,0 +1,107 @@
+"""JSON endpoints of the model registry: list, show, publish, alias, roll back."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from governance.errors import FieldError, InvalidInput, UnsupportedMediaType
+from governance.registry.service import ModelCard, PublishRequest
+from server import representations as rep
+from server.extension import services
+from server.http.bodies import form_bool, form_json_list, json_object, required_int
+from server.security.access import current_actor, requires
+
+blueprint = Blueprint("api_models", __name__, url_prefix="/api/v1/models")
+
+
+@blueprint.get("")
+@requires("model:read")
+def list_models() -> ResponseReturnValue:
+    cofre = services()
+    with cofre.read() as session:
+        return jsonify(models=[rep.model_summary(m) for m in cofre.registry.models(session)])
+
+
+@blueprint.get("/<name>")
+@requires("model:read")
+def show_model(name: str) -> ResponseReturnValue:
+    cofre = services()
+    with cofre.read() as session:
+        return jsonify(rep.model_detail(cofre.registry.model(session, name)))
+
+
+@blueprint.get("/<name>/versions/<int:version>")
+@requires("model:read")
+def show_version(name: str, version: int) -> ResponseReturnValue:
+    cofre = services()
+    with cofre.read() as session:
+        return jsonify(rep.version_detail(cofre.registry.resolve(session, name, version=version)))
+
+
+@blueprint.post("/<name>/versions")
+@requires("model:publish")
+def publish_version(name: str) -> ResponseReturnValue:
+    cofre = services()
+    request.max_content_length = cofre.settings.max_artifact_bytes
+    publish = _publish_request(name)
+    with cofre.write() as session:
+        version = cofre.registry.publish(session, current_actor(), publish)
+        return jsonify(rep.version_detail(version)), 201
+
+
+def _publish_request(name: str) -> PublishRequest:
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType("send multipart/form-data with the skops file as 'file'")
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidInput("the skops file is missing", [FieldError("file", "is required")])
+    form = request.form
+    card = ModelCard(
+        purpose=form.get("purpose", ""),
+        legal_basis=form.get("legal_basis", ""),
+        description=form.get("description", ""),
+        decision_mode=form.get("decision_mode", "human-reviewed"),
+        owner=form.get("owner", ""),
+    )
+    aliases = [a for a in form.getlist("alias") if a]
+    return PublishRequest(
+        name=name,
+        artifact=upload.read(),
+        card=card,
+        features=form_json_list("features"),
+        allow_missing=form_bool("allow_missing"),
+        aliases=aliases,
+    )
+
+
+@blueprint.get("/<name>/aliases")
+@requires("model:read")
+def alias_history(name: str) -> ResponseReturnValue:
+    cofre = services()
+    with cofre.read() as session:
+        model = cofre.registry.model(session, name)
+        history = cofre.registry.alias_history(session, name)
+        return jsonify(
+            aliases={a.name: a.version for a in model.aliases},
+            history=[rep.alias_move(h) for h in history],
+        )
+
+
+@blueprint.put("/<name>/aliases/<alias>")
+@requires("model:alias")
+def set_alias(name: str, alias: str) -> ResponseReturnValue:
+    cofre = services()
+    version = required_int(json_object(), "version")
+    with cofre.write() as session:
+        moved = cofre.registry.set_alias(session, current_actor(), name, version, alias)
+        return jsonify(name=name, alias=moved.name, version=moved.version)
+
+
+@blueprint.post("/<name>/aliases/<alias>/rollback")
+@requires("model:alias")
+def rollback_alias(name: str, alias: str) -> ResponseReturnValue:
+    cofre = services()
+    with cofre.write() as session:
+        moved = cofre.registry.rollback(session, current_actor(), name, alias)
+        return jsonify(name=name, alias=moved.name, version=moved.version)

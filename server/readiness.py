@@ -1,0 +1,100 @@
+"""What /readyz checks: the database at the current schema, the keys, the served models.
+
+Each check answers ok plus a short, secret-free reason; a failure never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+
+from governance.errors import CofreError
+from governance.migrations import current_revision, head_revision
+from governance.operations.jobs import BACKUP_JOB, DRILL_JOB
+from server.container import Container
+
+# Checks that are reported but do not decide readiness (see _backups for why).
+ADVISORY = ("backups",)
+
+
+def readiness(container: Container) -> dict[str, dict[str, Any]]:
+    checks: dict[str, Callable[[Container], str]] = {
+        "database": _database,
+        "keys": _keys,
+        "models": _models,
+        "backups": _backups,
+    }
+    results = {name: _run(check, container) for name, check in checks.items()}
+    for name in ADVISORY:
+        results[name]["advisory"] = True
+    return results
+
+
+def _run(check: Callable[[Container], str], container: Container) -> dict[str, Any]:
+    try:
+        return {"ok": True, "detail": check(container)}
+    except CofreError as exc:
+        return {"ok": False, "detail": exc.detail}
+    except Exception as exc:  # a readiness probe reports, it never crashes
+        return {"ok": False, "detail": type(exc).__name__}
+
+
+def _database(container: Container) -> str:
+    with container.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    current, head = current_revision(container.engine), head_revision(container.engine)
+    if current != head:
+        raise CofreError(f"schema at {current}, code expects {head}; run `cofre init`")
+    return f"schema {current}"
+
+
+def _keys(container: Container) -> str:
+    kek_id = container.keyring.current_kek_id()
+    container.keyring.kek(kek_id)
+    for name in ("pseudonym.key", "audit-signing.key"):
+        container.keyring.secret(name)
+    return f"master key {kek_id}"
+
+
+def _models(container: Container) -> str:
+    """Every aliased version's artifact exists and its data key opens (no full load)."""
+    count = 0
+    with container.read() as session:
+        for model in container.registry.models(session):
+            for alias in model.aliases:
+                version = container.registry.resolve(session, model.name, alias=alias.name)
+                container.registry.check_artifact(version)
+                count += 1
+    return f"{count} aliased versions loadable"
+
+
+def _backups(container: Container) -> str:
+    """The latest backup and restore drill runs; advisory, never flips readiness.
+
+    Readiness tells a load balancer whether *this node* can serve correct,
+    audited predictions now. A failed backup or drill does not change that, and
+    every node shares the same backup state, so letting it flip readiness would
+    take the whole service out of rotation at once: an outage caused by a
+    problem that needs an operator, not a traffic shift. It shows here as
+    ok=false (for monitoring to alert on), in the job history and in the audit log.
+    """
+    with container.read() as session:
+        runs = {
+            "backup": container.jobs.latest(session, BACKUP_JOB),
+            "drill": container.jobs.latest(session, DRILL_JOB),
+        }
+    problems, facts = [], []
+    for label, run in runs.items():
+        when = run.finished_at.isoformat() if run and run.finished_at else "-"
+        if run is None:
+            facts.append(f"no {label} has run yet")
+        elif run.outcome == "failed":
+            problems.append(f"last {label} FAILED at {when}: {run.message[:200]}")
+        else:
+            facts.append(f"last {label} ok at {when}")
+    if problems:
+        raise CofreError("; ".join(problems + facts))
+    return "; ".join(facts)
+

@@ -1,0 +1,135 @@
+"""Plain-dict views of records, shared by the JSON API and the CLI's --json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from governance.accounts.records import ApiKey, User
+from governance.operations.records import JobRun
+from governance.registry.records import AliasHistory, ModelVersion, RegisteredModel
+from governance.retraining.records import RetrainingPlan, RetrainingRun
+
+
+def model_summary(model: RegisteredModel) -> dict[str, Any]:
+    latest = model.versions[-1] if model.versions else None
+    return {
+        "name": model.name,
+        "created_at": model.created_at.isoformat(),
+        "latest_version": latest.version if latest else None,
+        "aliases": {a.name: a.version for a in model.aliases},
+    }
+
+
+def model_detail(model: RegisteredModel) -> dict[str, Any]:
+    return model_summary(model) | {"versions": [version_detail(v) for v in model.versions]}
+
+
+def version_detail(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": version.model.name,
+        "version": version.version,
+        "sha256": version.sha256,
+        "size": version.size,
+        "features": version.features,
+        "named_features": version.named_features,
+        "has_proba": version.has_proba,
+        "classes": version.classes,
+        "allow_missing": version.allow_missing,
+        "estimator": version.estimator_type,
+        "sklearn_version": version.sklearn_version,
+        "published_by": version.published_by,
+        "published_at": version.published_at.isoformat(),
+        "aliases": sorted(a.name for a in version.model.aliases if a.version == version.version),
+        "card": {
+            "description": version.description,
+            "purpose": version.purpose,
+            "legal_basis": version.legal_basis,
+            "decision_mode": version.decision_mode,
+            "owner": version.owner,
+        },
+    }
+
+
+def alias_move(entry: AliasHistory) -> dict[str, Any]:
+    return {
+        "alias": entry.alias,
+        "from_version": entry.from_version,
+        "to_version": entry.to_version,
+        "action": entry.action,
+        "actor": entry.actor,
+        "at": entry.at.isoformat(),
+    }
+
+
+def user_summary(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "disabled": user.disabled,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def key_summary(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "role": key.role,
+        "models": key.models,
+        "labels_only": key.labels_only,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
+
+
+def job_run(run: JobRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "job": run.job,
+        "scheduled_for": run.scheduled_for.isoformat() if run.scheduled_for else None,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "outcome": run.outcome,
+        "message": run.message,
+        "attempts": run.attempts,
+        "runner": run.runner,
+    }
+
+
+def retraining_plan(plan: RetrainingPlan) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "model": plan.model_name,
+        "source_kind": plan.source_kind,
+        "source": plan.source,
+        "target": plan.target,
+        "schedule": plan.schedule,
+        "metric": plan.metric,
+        "min_improvement": plan.min_improvement,
+        "holdout": plan.holdout,
+        "profile": "set" if plan.profile else "derived from the first data",
+        "enabled": plan.enabled,
+        "created_by": plan.created_by,
+        "created_at": plan.created_at.isoformat(),
+    }
+
+
+def retraining_run(run: RetrainingRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "plan": run.plan_id,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat(),
+        "source": run.source,
+        "data_sha256": run.data_sha256,
+        "rows": run.rows,
+        "champion_version": run.champion_version,
+        "champion_metric": run.champion_metric,
+        "candidate_metric": run.candidate_metric,
+        "decision": run.decision,
+        "reason": run.reason,
+        "candidate_version": run.candidate_version,
+        "details": run.details,
+    }

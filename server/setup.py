@@ -1,0 +1,45 @@
+"""First-time and repeated set-up of an appliance (what `cofre init` does)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from governance.accounts.actor import Actor
+from governance.migrations import upgrade
+from server.container import Container
+
+
+def initialise(
+    container: Container, actor: Actor, admin_username: str, admin_password: str | None
+) -> tuple[list[str], str | None]:
+    """Create what is missing; return (changes made, generated admin password or None)."""
+    settings = container.settings
+    changes: list[str] = []
+    for directory in (settings.home, settings.artifact_dir, settings.backup_dir):
+        if not directory.exists():
+            directory.mkdir(parents=True, mode=0o700)
+            changes.append(f"created {directory}")
+    changes += [f"created key {name}" for name in container.keyring.ensure()]
+    before, after = upgrade(container.engine)
+    if before != after:
+        changes.append(f"migrated the database from {before or 'empty'} to {after}")
+    _restrict_sqlite_file(container)
+    generated = None
+    with container.write() as session:
+        if not container.accounts.users(session):
+            generated = None if admin_password else secrets.token_urlsafe(18)
+            container.accounts.create_user(
+                session, actor, admin_username, "admin", admin_password or generated or ""
+            )
+            changes.append(f"created admin user {admin_username!r}")
+    return changes, generated
+
+
+def _restrict_sqlite_file(container: Container) -> None:
+    url = container.settings.database_url
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.chmod(path + suffix, 0o600)

@@ -1,0 +1,331 @@
+"""A fresh Debian host on this machine for the playbook, reached over SSH.
+
+Why this shape: the machine has no Docker and systemd is not PID 1, so the target is
+a Debian root made with debootstrap, entered with chroot, living in a network
+namespace of its own. Its sshd listens on 127.0.0.1:22 of that namespace and the
+playbook runs inside the namespace too, through Ansible's ordinary ssh connection
+(the chroot connection plugin is not in ansible-core). PostgreSQL, nginx and
+Gunicorn of the target bind the namespace's loopback, so nothing collides with
+servers of the machine itself, and every process of the target is found (and
+stopped at teardown) by its namespace.
+
+The root is cached as a tarball under /var/cache/cofre-test (COFRE_TEST_CACHE): a
+minimal Debian with python3, systemd, sudo and sshd, plus the .deb files of the
+roles' packages already downloaded, so the playbook installs them with no network.
+A wheelhouse of cofre's dependencies (pinned by constraints.txt) is cached there
+too. Both are built once; later runs only unpack them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE_DIR = REPO / "ansible"
+CACHE = Path(os.environ.get("COFRE_TEST_CACHE", "/var/cache/cofre-test"))
+SUITE = "bookworm"
+# What a freshly installed server has; the roles install the rest.
+BASE_PACKAGES = ["python3", "systemd", "sudo", "openssh-server", "ca-certificates"]
+ROLES = ("cofre", "cofre_postgresql", "cofre_nginx")
+# Ansible's apt module installs this itself when missing (so it is downloaded too).
+ANSIBLE_NEEDS = ["python3-apt"]
+TOOLS = ("debootstrap", "ip", "ssh", "ssh-keygen", "curl", "chroot", "tar")
+
+
+def require_target_support() -> None:
+    """Skip (fail under CI) when this machine cannot host the target."""
+    problem = None
+    if os.geteuid() != 0:
+        problem = "needs root (chroot, network namespaces)"
+    else:
+        missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+        if missing:
+            problem = f"missing tools {missing}: run scripts/system-deps.sh"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"the Ansible deployment test {problem}")
+        pytest.skip(problem)
+
+
+def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run a command, failing with its output when it fails."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        raise AssertionError(f"{argv[:6]} exited {result.returncode}\n{output}")
+    return result
+
+
+def role_packages() -> list[str]:
+    """The Debian packages the roles install, read from their defaults."""
+    packages: set[str] = set()
+    for role in ROLES:
+        defaults = yaml.safe_load((ANSIBLE_DIR / "roles" / role / "defaults/main.yml").read_text())
+        packages.update(defaults[f"{role}_packages"])
+    return sorted(packages | set(ANSIBLE_NEEDS))
+
+
+def rootfs_tarball() -> Path:
+    """The cached root (built once per package list)."""
+    packages = role_packages()
+    key = hashlib.sha256(" ".join([SUITE, *BASE_PACKAGES, "|", *packages]).encode()).hexdigest()
+    tarball = CACHE / f"rootfs-{SUITE}-{key[:12]}.tar"
+    if tarball.exists():
+        return tarball
+    CACHE.mkdir(parents=True, exist_ok=True)
+    build = CACHE / f"build-{os.getpid()}"
+    shutil.rmtree(build, ignore_errors=True)
+    try:
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(BASE_PACKAGES)}",
+                SUITE,
+                str(build),
+            ]
+        )
+        # Like any image: packages do not start daemons while they install.
+        policy = build / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        shutil.copy("/etc/resolv.conf", build / "etc/resolv.conf")
+        run(["chroot", str(build), "apt-get", "update", "-qq"])
+        # With recommends, as the playbook's apt tasks install them.
+        run(["chroot", str(build), "apt-get", "install", "-y", "-qq", "--download-only", *packages])
+        (build / "etc/resolv.conf").unlink()
+        partial = tarball.with_suffix(".partial")
+        run(["tar", "-C", str(build), "-cf", str(partial), "."])
+        partial.rename(tarball)
+        _prune(tarball)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return tarball
+
+
+def wheelhouse(into: Path, version: str | None = None, extra: dict[str, str] | None = None) -> Path:
+    """cofre's wheel built from this tree, beside cached wheels of its dependencies.
+
+    `version` replaces the project's version and `extra` adds files (path: text) to
+    the copy that is built: an upgrade is a newer wheel, maybe with a migration.
+    """
+    into.mkdir(parents=True)
+    source = into.parent / "source"
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "var", "dist", "build", "*.egg-info", "__pycache__", "tests", "bench"
+        ),
+    )
+    if version:
+        pyproject = source / "pyproject.toml"
+        text = pyproject.read_text()
+        pyproject.write_text(
+            re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', text, count=1)
+        )
+    for path, text in (extra or {}).items():
+        (source / path).write_text(text)
+    python = sys.executable
+    run(
+        [
+            python,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--skip-dependency-check",
+            "--outdir",
+            str(into),
+            str(source),
+        ]
+    )
+    wheel = next(into.glob("cofre-*.whl"))
+    constraints = REPO / "constraints.txt"
+    key = hashlib.sha256(
+        constraints.read_bytes() + (REPO / "pyproject.toml").read_bytes()
+    ).hexdigest()
+    deps = CACHE / f"wheels-{key[:12]}"
+    if not deps.exists():
+        partial = deps.with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        run(
+            [
+                python,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--only-binary=:all:",
+                "-c",
+                str(constraints),
+                "-d",
+                str(partial),
+                str(wheel),
+            ]
+        )
+        (partial / wheel.name).unlink()
+        partial.rename(deps)
+        _prune(deps)
+    for dependency in deps.glob("*.whl"):
+        os.link(dependency, into / dependency.name)
+    return into
+
+
+def _prune(keep: Path) -> None:
+    """Drop older cache entries of the same kind (the lock or package list moved on)."""
+    kind = keep.name.rsplit("-", 1)[0]
+    for old in keep.parent.glob(f"{kind}-*"):
+        if old != keep and not old.name.endswith(".partial"):
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+
+
+@dataclass
+class Target:
+    """The target host: its root directory and its network namespace."""
+
+    root: Path
+    netns: str
+
+    def in_netns(self, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, *argv]
+
+    def chroot(self, argv: list[str], user: str | None = None) -> list[str]:
+        spec = [f"--userspec={user}:{user}"] if user else []
+        return self.in_netns(["chroot", *spec, str(self.root), *argv])
+
+    def stop_everything(self) -> None:
+        """Stop every process in the namespace: INT (the fast shutdown of PostgreSQL,
+        nginx and Gunicorn alike), then KILL."""
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            pids = self._pids()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 10
+            while self._pids() and time.monotonic() < deadline:
+                time.sleep(0.2)
+
+    def _pids(self) -> list[int]:
+        out = subprocess.run(
+            ["ip", "netns", "pids", self.netns], capture_output=True, text=True, check=False
+        ).stdout
+        return [int(pid) for pid in out.split()]
+
+
+def _mount(root: Path) -> list[Path]:
+    mounts = [
+        (["-t", "proc", "proc"], root / "proc"),
+        (["--bind", "/dev"], root / "dev"),
+        (["-t", "tmpfs", "-o", "mode=1777", "shm"], root / "dev/shm"),
+        (["-t", "devpts", "-o", "newinstance,ptmxmode=0666", "devpts"], root / "dev/pts"),
+        (["-t", "tmpfs", "-o", "mode=0755", "run"], root / "run"),
+    ]
+    done: list[Path] = []
+    for args, point in mounts:
+        point.mkdir(parents=True, exist_ok=True)
+        run(["mount", *args, str(point)])
+        done.append(point)
+    return done
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """A fresh target host with sshd answering on 127.0.0.1:22 of its namespace."""
+    require_target_support()
+    tarball = rootfs_tarball()
+    base = tmp_path_factory.mktemp("target")
+    root = base / "root"
+    root.mkdir()
+    run(["tar", "-C", str(root), "-xf", str(tarball)])
+    netns = f"cofre-test-{os.getpid()}"
+    run(["ip", "netns", "add", netns])
+    mounts: list[Path] = []
+    box = Target(root=root, netns=netns)
+    try:
+        run(["ip", "-n", netns, "link", "set", "lo", "up"])
+        mounts = _mount(root)
+        (root / "run/sshd").mkdir(mode=0o755)
+        yield box
+    finally:
+        box.stop_everything()
+        for point in reversed(mounts):
+            subprocess.run(["umount", "-l", str(point)], check=False)
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ssh_key(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A key the control host logs in to the target's root with; sshd started."""
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
+    ssh_dir = target.root / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    shutil.copy(key.with_suffix(".pub"), ssh_dir / "authorized_keys")
+    (ssh_dir / "authorized_keys").chmod(0o600)
+    # No PAM: pam_loginuid cannot work in a chroot; keys only.
+    run(
+        target.chroot(
+            [
+                "/usr/sbin/sshd",
+                "-o",
+                "ListenAddress=127.0.0.1",
+                "-o",
+                "UsePAM=no",
+                "-o",
+                "PasswordAuthentication=no",
+            ]
+        )
+    )
+    deadline = time.monotonic() + 20
+    probe = [
+        "ssh",
+        "-i",
+        str(key),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "root@127.0.0.1",
+        "true",
+    ]
+    while subprocess.run(target.in_netns(probe), capture_output=True, check=False).returncode:
+        if time.monotonic() > deadline:
+            raise AssertionError("sshd of the target did not answer")
+        time.sleep(0.2)
+    return key
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheelhouse the playbook ships: this tree's cofre wheel and its dependencies."""
+    require_target_support()
+    return wheelhouse(tmp_path_factory.mktemp("wheelhouse") / "wheels")
+
+
+@pytest.fixture(scope="module")
+def build_wheelhouse() -> object:
+    """The wheelhouse builder, for tests that ship another version."""
+    return wheelhouse

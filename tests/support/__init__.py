@@ -1,0 +1,1 @@
+"""Helpers shared by tests: small trained models and skops artifacts."""

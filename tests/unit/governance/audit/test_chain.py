@@ -1,0 +1,69 @@
+"""The canonical serialisation and hash of an audit record: golden vectors."""
+
+import hashlib
+
+import pytest
+
+from governance.audit.chain import GENESIS, HASHED_FIELDS, canonical_bytes, record_hash
+
+RECORD = {
+    "seq": 1,
+    "at": "2026-01-02T03:04:05.000006Z",
+    "request_id": "req-1",
+    "kind": "prediction",
+    "outcome": "ok",
+    "status": 200,
+    "actor_type": "key",
+    "actor_id": "7",
+    "actor_role": "predictor",
+    "endpoint": "native",
+    "model_name": "iris",
+    "model_version": 2,
+    "artifact_sha256": "ab" * 32,
+    "purpose": "crédito",
+    "subjects": ["p1", None],
+    "payload": [{"k": "key1", "c": "Y2lwaGVy"}],
+    "details": {"rows": 2, "latency_ms": 3},
+    "prev_hash": GENESIS,
+}
+# Written out by hand from the rules in governance/audit/chain.py: sorted keys at every
+# depth, no white space, UTF-8 (not \u escapes), null for None.
+CANONICAL = (
+    '{"actor_id":"7","actor_role":"predictor","actor_type":"key","artifact_sha256":"'
+    + "ab" * 32
+    + '","at":"2026-01-02T03:04:05.000006Z","details":{"latency_ms":3,"rows":2},'
+    '"endpoint":"native","kind":"prediction","model_name":"iris","model_version":2,'
+    '"outcome":"ok","payload":[{"c":"Y2lwaGVy","k":"key1"}],"prev_hash":"' + GENESIS + '",'
+    '"purpose":"crédito","request_id":"req-1","seq":1,"status":200,"subjects":["p1",null]}'
+)
+GOLDEN = "fbd99c4c5053cee31421c7905e2e922e02511a4db47adba3d66fa38913b6dcfb"
+
+
+def test_canonical_form_is_exactly_the_documented_bytes() -> None:
+    assert canonical_bytes(RECORD) == CANONICAL.encode("utf-8")
+
+
+def test_hash_is_sha256_of_the_canonical_bytes() -> None:
+    expected = hashlib.sha256(CANONICAL.encode("utf-8")).hexdigest()
+    assert record_hash(RECORD) == expected
+    assert record_hash(dict(reversed(list(RECORD.items())))) == expected  # order-free
+
+
+def test_golden_vector_is_stable() -> None:
+    # If this changes, every existing log stops verifying: a format change needs a
+    # new format name, not an edit here.
+    assert record_hash(RECORD) == GOLDEN
+
+
+def test_any_field_change_changes_the_hash() -> None:
+    for name in HASHED_FIELDS:
+        changed = dict(RECORD)
+        changed[name] = "x" if not isinstance(RECORD[name], str) else RECORD[name] + "x"
+        assert record_hash(changed) != record_hash(RECORD), name
+
+
+def test_floats_and_missing_fields_are_refused() -> None:
+    with pytest.raises(TypeError):
+        record_hash(RECORD | {"details": {"latency": 1.5}})
+    with pytest.raises(ValueError):
+        record_hash({k: v for k, v in RECORD.items() if k != "purpose"})

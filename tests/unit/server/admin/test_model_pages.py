@@ -1,0 +1,137 @@
+"""Model pages: listing, escaping of hostile names, promote/rollback, upload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from io import BytesIO
+
+from flask.testing import FlaskClient
+
+from governance.accounts.actor import SYSTEM
+from governance.registry.service import ModelCard, PublishRequest
+from server.container import Container
+from tests.support.models import CARD, iris_classifier, iris_classifier_v2
+
+HOSTILE = "team/<script>alert(1)</script>"
+
+
+def _publish(cofre: Container, name: str, *artifacts: bytes, card: ModelCard = CARD) -> None:
+    with cofre.write() as session:
+        for artifact in artifacts:
+            cofre.registry.publish(
+                session, SYSTEM, PublishRequest(name=name, artifact=artifact, card=card)
+            )
+        cofre.registry.set_alias(session, SYSTEM, name, 1, "production")
+
+
+def _rename(cofre: Container, old: str, new: str) -> None:
+    """The registry refuses such names today; the pages must not rely on that."""
+    with cofre.write() as session:
+        cofre.registry.model(session, old).name = new
+
+
+def test_hostile_model_name_is_escaped(
+    client: FlaskClient, signed_in: Callable[[str], str], cofre: Container
+) -> None:
+    _publish(cofre, "hostile", iris_classifier(), card=replace(CARD, purpose=HOSTILE))
+    _rename(cofre, "hostile", HOSTILE)
+    signed_in("auditor")
+    for url in (
+        "/admin/models/",
+        f"/admin/models/{HOSTILE}",
+        f"/admin/models/{HOSTILE}/versions/1",
+        "/admin/",
+    ):
+        page = client.get(url).text
+        assert "<script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_promote_and_rollback_through_confirmation(
+    client: FlaskClient, signed_in: Callable[[str], str], cofre: Container
+) -> None:
+    _publish(cofre, "iris", iris_classifier(), iris_classifier_v2())
+    csrf = signed_in("publisher")
+    confirm = client.get("/admin/models/iris/promote?alias=production&version=2")
+    assert confirm.status_code == 200 and "Yes, promote" in confirm.text
+    with cofre.read() as session:  # nothing moves before the confirmation
+        assert cofre.registry.resolve(session, "iris").version == 1
+    response = client.post(
+        "/admin/models/iris/promote",
+        data={"csrf_token": csrf, "alias": "production", "version": "2"},
+    )
+    assert response.status_code == 303
+    with cofre.read() as session:
+        assert cofre.registry.resolve(session, "iris").version == 2
+    client.post("/admin/models/iris/rollback", data={"csrf_token": csrf, "alias": "production"})
+    with cofre.read() as session:
+        assert cofre.registry.resolve(session, "iris").version == 1
+    history = client.get("/admin/models/iris").text
+    assert "rollback" in history
+
+
+def test_upload_a_version_with_its_card(
+    client: FlaskClient, signed_in: Callable[[str], str], cofre: Container
+) -> None:
+    csrf = signed_in("publisher")
+    response = client.post(
+        "/admin/publish",
+        data={
+            "csrf_token": csrf,
+            "name": "flowers.iris",
+            "purpose": "sorting flowers",
+            "legal_basis": "consent",
+            "decision_mode": "automated",
+            "alias": "staging",
+            "file": (BytesIO(iris_classifier()), "iris.skops"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/admin/models/flowers.iris/versions/1")
+    page = client.get(response.headers["Location"]).text
+    assert "sorting flowers" in page and "staging" in page
+
+
+def test_upload_refuses_a_pickle_with_a_page(
+    client: FlaskClient, signed_in: Callable[[str], str]
+) -> None:
+    csrf = signed_in("publisher")
+    response = client.post(
+        "/admin/publish",
+        data={
+            "csrf_token": csrf,
+            "name": "evil",
+            "purpose": "p",
+            "legal_basis": "b",
+            "file": (BytesIO(b"\x80\x04not a skops file"), "evil.pkl"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "text/html" in response.content_type
+
+
+def test_users_and_keys_pages(
+    client: FlaskClient, signed_in: Callable[[str], str], cofre: Container
+) -> None:
+    csrf = signed_in("admin")
+    response = client.post(
+        "/admin/users",
+        data={"csrf_token": csrf, "username": "dpo", "role": "auditor", "password": "x" * 12},
+    )
+    assert response.status_code == 303
+    assert "dpo" in client.get("/admin/users").text
+    created = client.post(
+        "/admin/keys", data={"csrf_token": csrf, "name": "svc", "role": "predictor"}
+    )
+    assert created.status_code == 201 and 'id="new-secret">cofre_' in created.text
+    with cofre.read() as session:
+        key_id = cofre.accounts.keys(session)[0].id
+    client.post(f"/admin/keys/{key_id}/revoke", data={"csrf_token": csrf})
+    assert "revoked" in client.get("/admin/keys").text
+    assert (
+        "cofre_"
+        not in client.get("/admin/keys").text.split("<h2>Create a key")[0].split("<table")[0]
+    )
