@@ -9,10 +9,11 @@ a busy timeout so writers from several Gunicorn workers queue instead of failing
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+logger = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -128,7 +131,29 @@ def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             session.commit()
         except BaseException:
             session.rollback()
+            _run_undo_actions(session)
             raise
+
+
+UNDO_ON_ROLLBACK = "cofre_undo_on_rollback"
+
+
+def undo_on_rollback(session: Session, undo: Callable[[], None]) -> None:
+    """Have `undo` run if this write transaction rolls back, the commit included.
+
+    For what a unit of work does outside the database before it commits (an
+    encrypted artifact file written for a version row): a failed commit must not
+    leave it behind, unreferenced.
+    """
+    session.info.setdefault(UNDO_ON_ROLLBACK, []).append(undo)
+
+
+def _run_undo_actions(session: Session) -> None:
+    for undo in reversed(session.info.pop(UNDO_ON_ROLLBACK, [])):
+        try:
+            undo()
+        except Exception:
+            logger.exception("an undo action after a rollback failed")
 
 
 @contextmanager

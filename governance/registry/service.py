@@ -18,6 +18,7 @@ from governance.accounts.actor import Actor
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import utcnow
 from governance.crypto.keyring import WrappedKey
+from governance.db import undo_on_rollback
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
@@ -81,6 +82,7 @@ class Registry:
         model = self._model_for_publish(session, request.name)
         version = 1 + max((v.version for v in model.versions), default=0)
         file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
+        undo_on_rollback(session, lambda: self.store.remove(file_name))
         try:
             record = self._add_version(
                 session, actor, model, version, request, facts, features, (file_name, sha, wrapped)

@@ -7,9 +7,12 @@ import hashlib
 import numpy as np
 import pytest
 import sklearn
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from governance.accounts.actor import SYSTEM
 from governance.errors import Conflict, InvalidInput, NotFound, UntrustedArtifact
-from governance.registry.service import ModelCard
+from governance.registry.service import ModelCard, PublishRequest
 from server.container import Container
 from tests.support.models import (
     CARD,
@@ -125,6 +128,34 @@ def test_a_refused_artifact_leaves_nothing_behind(cofre: Container) -> None:
     )
     with cofre.read() as session:
         assert cofre.audit.count(session) == 1  # only the first admin's creation
+
+
+def _artifact_files(cofre: Container) -> list[str]:
+    directory = cofre.settings.artifact_dir
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_a_publish_rolled_back_later_leaves_no_artifact_file(cofre: Container) -> None:
+    """The artifact file is written before the version row commits; when the unit of
+    work fails after publishing (a later step, or the commit itself), the file goes too."""
+    kept = publish(cofre, "iris")
+    request = PublishRequest("iris", iris_classifier(), CARD)
+    with pytest.raises(RuntimeError, match="a later step"), cofre.write() as session:
+        cofre.registry.publish(session, SYSTEM, request)
+        assert len(_artifact_files(cofre)) == 2
+        raise RuntimeError("a later step failed")
+    assert _artifact_files(cofre) == [kept.artifact_file]
+
+    def failing_commit(self: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Session, "commit", failing_commit)
+        with pytest.raises(OperationalError), cofre.write() as session:
+            cofre.registry.publish(session, SYSTEM, request)
+    assert _artifact_files(cofre) == [kept.artifact_file]
+    with cofre.read() as session:
+        assert [v.version for v in cofre.registry.model(session, "iris").versions] == [1]
 
 
 def test_a_published_estimator_loads_and_predicts(cofre: Container) -> None:

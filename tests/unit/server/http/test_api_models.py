@@ -197,6 +197,10 @@ def test_model_scoped_keys_only_reach_their_models(
     _publish(client, publisher, "other")
     scoped = api_key("publisher", models=["iris"])
     assert client.get("/api/v1/models/iris", headers=scoped).status_code == 200
+    listed = client.get("/api/v1/models", headers=scoped).json["models"]
+    assert [m["name"] for m in listed] == ["iris"]
+    everything = client.get("/api/v1/models", headers=publisher).json["models"]
+    assert sorted(m["name"] for m in everything) == ["iris", "other"]
     denied = client.get("/api/v1/models/other", headers=scoped)
     assert denied.status_code == 403
     assert _publish(client, scoped, "other").status_code == 403
