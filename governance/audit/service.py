@@ -20,7 +20,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ScalarResult, func, insert, select, update
+from sqlalchemy import ScalarResult, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
@@ -33,6 +33,20 @@ from governance.crypto.keyring import KeyRing, WrappedKey
 from governance.errors import KeyUnavailable, NotFound
 
 CHECKPOINT_FORMAT = "cofre-checkpoint-1"
+
+# The hot path's statements, built once: on the tables (plain Core, not the ORM's
+# bulk-insert machinery), and reused, so SQLAlchemy neither rebuilds them nor
+# recomputes their cache keys for every prediction.
+_HEAD_FOR_UPDATE = (
+    select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+)
+_INSERT_RECORDS = insert(AuditRecord.__table__)
+_MOVE_HEAD = (
+    update(AuditHead.__table__)
+    .where(AuditHead.__table__.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_INSERT_DATA_KEY = insert(AuditDataKey.__table__)
 
 
 @dataclass(frozen=True)
@@ -130,14 +144,15 @@ class AuditLog:
         key = new_data_key()
         wrapped = self.keyring.wrap(key, data_key_context(key_id))
         # Core, not the unit of work: this runs for every prediction.
-        session.execute(
-            insert(AuditDataKey).values(
-                id=key_id,
-                pseudonym=pseudonym,
-                kek_id=wrapped.kek_id,
-                wrapped=wrapped.blob,
-                created_at=utcnow(),
-            )
+        session.connection().execute(
+            _INSERT_DATA_KEY,
+            {
+                "id": key_id,
+                "pseudonym": pseudonym,
+                "kek_id": wrapped.kek_id,
+                "wrapped": wrapped.blob,
+                "created_at": utcnow(),
+            },
         )
         return key_id, key
 
@@ -177,15 +192,14 @@ class AuditLog:
         session.
         """
         unchained = [self._unchained(session, event) for event in events]
-        seq, prev_hash = session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-        ).one()
+        connection = session.connection()
+        seq, prev_hash = connection.execute(_HEAD_FOR_UPDATE).one()
         for record in unchained:
             seq += 1
             record.seq, record.prev_hash, record.at = seq, prev_hash, isoformat(utcnow())
             record.hash = prev_hash = record_hash(fields_of(record))
-        session.execute(insert(AuditRecord), [fields_of(r) | {"hash": r.hash} for r in unchained])
-        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev_hash))
+        connection.execute(_INSERT_RECORDS, [fields_of(r) | {"hash": r.hash} for r in unchained])
+        connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
         return unchained
 
     def _unchained(self, session: Session, event: AuditEvent) -> AuditRecord:
