@@ -14,11 +14,11 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
@@ -201,7 +201,22 @@ def user_actor(user: User) -> Actor:
     return Actor(type="user", id=str(user.id), role=user.role, name=user.username)
 
 
-def key_actor(key: ApiKey | Row[Any]) -> Actor:
+class KeyFacts(Protocol):
+    """What an Actor is made of: an ApiKey, or a row of _KEY_BY_PREFIX."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def models(self) -> list[str] | None: ...
+    @property
+    def labels_only(self) -> bool: ...
+
+
+def key_actor(key: KeyFacts) -> Actor:
     return Actor(
         type="key",
         id=str(key.id),

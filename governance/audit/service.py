@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ScalarResult, bindparam, func, insert, select, update
+from sqlalchemy import ScalarResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
@@ -37,16 +37,14 @@ CHECKPOINT_FORMAT = "cofre-checkpoint-1"
 # The hot path's statements, built once: on the tables (plain Core, not the ORM's
 # bulk-insert machinery), and reused, so SQLAlchemy neither rebuilds them nor
 # recomputes their cache keys for every prediction.
-_HEAD_FOR_UPDATE = (
-    select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-)
-_INSERT_RECORDS = insert(AuditRecord.__table__)
+_HEAD_FOR_UPDATE = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_INSERT_RECORDS = insert(cast(Table, AuditRecord.__table__))
 _MOVE_HEAD = (
-    update(AuditHead.__table__)
+    update(cast(Table, AuditHead.__table__))
     .where(AuditHead.__table__.c.id == 1)
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
-_INSERT_DATA_KEY = insert(AuditDataKey.__table__)
+_INSERT_DATA_KEY = insert(cast(Table, AuditDataKey.__table__))
 
 
 @dataclass(frozen=True)
