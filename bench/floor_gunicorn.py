@@ -4,7 +4,8 @@ Copying them (rather than restating them) keeps the comparison fair when
 server/gunicorn_conf.py changes: same worker class and threads, preload,
 keep-alive, timeouts, request limits and access log. Bind and worker count come
 from the command line, for both servers. cofre's hooks (metrics directory,
-post-fork engine disposal) are left out: they do not run per request.
+post-fork engine disposal) are left out: they do not run per request; the GIL
+switch interval cofre sets after the fork is set here too.
 """
 
 from __future__ import annotations
@@ -21,3 +22,11 @@ _COPIED = {
     and setting.name not in ("bind", "workers")
 }
 globals().update(_COPIED)
+
+
+def post_fork(server: object, worker: object) -> None:
+    """The one part of cofre's post_fork that touches how requests run: its workers'
+    GIL switch interval, so both servers' threads take turns alike."""
+    import sys
+
+    sys.setswitchinterval(_cofre.GIL_SWITCH_INTERVAL_S)
