@@ -18,12 +18,12 @@ from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
 from governance.accounts.records import ApiKey, User
-from governance.accounts.roles import parse_role
+from governance.accounts.roles import Role, parse_role
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import utcnow
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound, Unauthenticated
@@ -103,9 +103,39 @@ class Accounts:
 
     def disable_user(self, session: Session, actor: Actor, username: str) -> User:
         user = self.user(session, username)
+        self._keep_an_admin(session, user, "be disabled")
         user.disabled = True
         self._event(session, actor, "user.disabled", {"user": username})
         return user
+
+    def set_role(self, session: Session, actor: Actor, username: str, role: str) -> User:
+        """Give a user another role. Login sessions read the role on every request,
+        so it takes effect at the user's next click, without a new login."""
+        user = self.user(session, username)
+        parsed = parse_role(role).value
+        if actor.type == "user" and actor.id == str(user.id):
+            raise Conflict("you cannot change your own role; another admin can")
+        if user.role == parsed:
+            return user
+        if parsed != Role.ADMIN.value:
+            self._keep_an_admin(session, user, "lose the admin role")
+        previous, user.role = user.role, parsed
+        self._event(
+            session, actor, "user.role_changed", {"user": username, "from": previous, "to": parsed}
+        )
+        return user
+
+    def _keep_an_admin(self, session: Session, user: User, change: str) -> None:
+        """Refuse a change that would leave no active admin to manage the appliance."""
+        if user.role != Role.ADMIN.value or user.disabled:
+            return
+        others = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN.value, User.disabled.is_(False), User.id != user.id)
+        )
+        if not others:
+            raise Conflict(f"the last active admin cannot {change}")
 
     def authenticate_user(self, session: Session, username: str, password: str) -> Actor:
         """The user's Actor, or Unauthenticated (same answer for every failure)."""

@@ -62,4 +62,17 @@ def disable(state: CliState, name: str) -> None:
     click.echo(f"disabled user {name!r}")
 
 
+@users.command("set-role")
+@click.argument("name")
+@click.argument("role")
+@pass_state
+def set_role(state: CliState, name: str, role: str) -> None:
+    """Give user NAME another ROLE (effective at their next request)."""
+    cofre = state.services
+    with cofre.write() as session:
+        user = cofre.accounts.set_role(session, state.actor, name, role)
+        now = user.role
+    click.echo(f"user {name!r} now has role {now}")
+
+
 commands = [users]

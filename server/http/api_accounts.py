@@ -49,6 +49,16 @@ def disable_user(username: str) -> ResponseReturnValue:
         )
 
 
+@blueprint.put("/users/<username>/role")
+@requires("account:manage")
+def set_user_role(username: str) -> ResponseReturnValue:
+    cofre = services()
+    role = _text(json_object(), "role")
+    with cofre.write() as session:
+        user = cofre.accounts.set_role(session, current_actor(), username, role)
+        return jsonify(rep.user_summary(user))
+
+
 @blueprint.get("/keys")
 @requires("key:manage")
 def list_keys() -> ResponseReturnValue:

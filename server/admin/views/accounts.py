@@ -1,4 +1,4 @@
-"""Users and API keys (admin): create users with a role, disable them; create keys
+"""Users and API keys (admin): create users with a role, change it, disable them; create keys
 (the secret is shown once, on the page that answers the form) and revoke them."""
 
 from __future__ import annotations
@@ -47,6 +47,17 @@ def disable_user(username: str) -> ResponseReturnValue:
     cofre = services()
     with cofre.write() as session:
         cofre.accounts.disable_user(session, current_actor(), username)
+    return redirect(url_for("admin_accounts.users"), 303)
+
+
+@blueprint.post("/users/<username>/role")
+@requires("account:manage")
+def set_user_role(username: str) -> ResponseReturnValue:
+    cofre = services()
+    with cofre.write() as session:
+        cofre.accounts.set_role(
+            session, current_actor(), username, forms.required_text(request.form, "role")
+        )
     return redirect(url_for("admin_accounts.users"), 303)
 
 

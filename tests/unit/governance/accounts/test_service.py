@@ -8,6 +8,7 @@ from sqlalchemy import select
 from governance.accounts.actor import SYSTEM
 from governance.accounts.records import ApiKey, User
 from governance.accounts.service import hash_secret
+from governance.audit.records import AuditRecord
 from governance.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from server.container import Container
 
@@ -118,3 +119,41 @@ def test_a_key_whose_prefix_is_all_digits_is_revoked_by_prefix(
     with cofre.write() as session:
         assert cofre.accounts.revoke_key(session, SYSTEM, "37605208").id == digits.key.id
         assert cofre.accounts.revoke_key(session, SYSTEM, str(by_id.key.id)).id == by_id.key.id
+
+
+def test_a_role_change_is_audited_and_not_ones_own(cofre: Container) -> None:
+    with cofre.write() as session:
+        cofre.accounts.create_user(session, SYSTEM, "ana", "auditor", PASSWORD)
+    with cofre.write() as session:
+        assert cofre.accounts.set_role(session, SYSTEM, "ana", "admin").role == "admin"
+    with cofre.read() as session:
+        ana = cofre.accounts.authenticate_user(session, "ana", PASSWORD)
+        assert ana.role == "admin"
+        last = session.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc())).first()
+        assert last is not None and last.kind == "user.role_changed"
+        assert last.details == {"user": "ana", "from": "auditor", "to": "admin"}
+        before = cofre.audit.count(session)
+    with pytest.raises(Conflict, match="your own role"), cofre.write() as session:
+        cofre.accounts.set_role(session, ana, "ana", "auditor")
+    with cofre.write() as session:  # no change, no event
+        cofre.accounts.set_role(session, SYSTEM, "ana", "admin")
+    with cofre.read() as session:
+        assert cofre.audit.count(session) == before
+
+
+def test_the_last_active_admin_keeps_the_role(cofre: Container) -> None:
+    with cofre.read() as session:
+        admins = [u.username for u in cofre.accounts.users(session) if u.role == "admin"]
+    assert admins == ["admin"]
+    with pytest.raises(Conflict, match="last active admin"), cofre.write() as session:
+        cofre.accounts.set_role(session, SYSTEM, "admin", "auditor")
+    with pytest.raises(Conflict, match="last active admin"), cofre.write() as session:
+        cofre.accounts.disable_user(session, SYSTEM, "admin")
+    with cofre.write() as session:
+        cofre.accounts.create_user(session, SYSTEM, "bea", "admin", PASSWORD)
+    with cofre.write() as session:
+        cofre.accounts.disable_user(session, SYSTEM, "bea")  # a second admin, but disabled
+    with pytest.raises(Conflict, match="last active admin"), cofre.write() as session:
+        cofre.accounts.set_role(session, SYSTEM, "admin", "auditor")
+    with pytest.raises(InvalidInput, match="unknown role"), cofre.write() as session:
+        cofre.accounts.set_role(session, SYSTEM, "bea", "root")

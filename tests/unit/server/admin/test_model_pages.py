@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from io import BytesIO
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from governance.accounts.actor import SYSTEM
 from governance.registry.service import ModelCard, PublishRequest
 from server.container import Container
 from tests.support.models import CARD, iris_classifier, iris_classifier_v2
+from tests.unit.server.admin.conftest import sign_in
 
 HOSTILE = "team/<script>alert(1)</script>"
 
@@ -135,3 +137,22 @@ def test_users_and_keys_pages(
         "cofre_"
         not in client.get("/admin/keys").text.split("<h2>Create a key")[0].split("<table")[0]
     )
+
+
+def test_an_admin_changes_a_role_and_it_applies_at_the_next_click(
+    app: Flask, client: FlaskClient, signed_in: Callable[[str], str], user: Callable[[str], str]
+) -> None:
+    csrf = signed_in("admin")
+    other = app.test_client()
+    sign_in(other, user("publisher"))
+    assert other.get("/admin/users").status_code == 403
+    page = client.get("/admin/users").text
+    assert 'action="/admin/users/publisher-user/role"' in page
+    assert 'action="/admin/users/admin-user/role"' not in page  # not one's own
+    without_csrf = client.post("/admin/users/publisher-user/role", data={"role": "admin"})
+    assert without_csrf.status_code == 403
+    changed = client.post(
+        "/admin/users/publisher-user/role", data={"csrf_token": csrf, "role": "admin"}
+    )
+    assert changed.status_code == 303
+    assert other.get("/admin/users").status_code == 200  # same login session, new role

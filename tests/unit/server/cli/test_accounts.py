@@ -1,4 +1,4 @@
-"""`cofre users` and `cofre keys`: create, list (--json), disable, revoke."""
+"""`cofre users` and `cofre keys`: create, list (--json), set-role, disable, revoke."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def test_users_create_list_disable(runner: CliRunner, tmp_path: Path) -> None:
         ("admin", "admin", False),
         ("ana", "auditor", False),
     ]
+    assert _ok(runner, "users", "set-role", "ana", "publisher").strip() == (
+        "user 'ana' now has role publisher"
+    )
+    last = runner.invoke(cli, ["users", "set-role", "admin", "auditor"])
+    assert last.exit_code == 1
+    assert last.output == "Error: the last active admin cannot lose the admin role\n"
     _ok(runner, "users", "disable", "ana")
     assert "ana" in _ok(runner, "users", "list") and "(disabled)" in _ok(runner, "users", "list")
     again = runner.invoke(

@@ -94,3 +94,31 @@ def test_only_admins_manage_accounts(client: FlaskClient, api_key: Callable[...,
         headers = api_key(role)
         assert client.get("/api/v1/users", headers=headers).status_code == 403
         assert client.post("/api/v1/keys", json={}, headers=headers).status_code == 403
+
+
+def test_a_users_role_changes_over_json_and_an_admin_always_remains(
+    client: FlaskClient, api_key: Callable[..., Headers]
+) -> None:
+    admin = api_key("admin")
+    client.post(
+        "/api/v1/users",
+        json={"username": "ana", "role": "auditor", "password": "a long enough password"},
+        headers=admin,
+    )
+    changed = client.put("/api/v1/users/ana/role", json={"role": "publisher"}, headers=admin)
+    assert changed.status_code == 200 and changed.json["role"] == "publisher"
+    unknown = client.put("/api/v1/users/ana/role", json={"role": "root"}, headers=admin)
+    assert unknown.status_code == 422 and unknown.json["errors"][0]["field"] == "role"
+    assert "root" not in unknown.get_data(as_text=True)  # the input is not echoed
+    missing = client.put("/api/v1/users/nobody/role", json={"role": "admin"}, headers=admin)
+    assert missing.status_code == 404
+    # The first admin is the only active one: it can neither lose the role nor be disabled.
+    last = client.put("/api/v1/users/admin/role", json={"role": "auditor"}, headers=admin)
+    assert last.status_code == 409 and "last active admin" in last.json["detail"]
+    assert client.post("/api/v1/users/admin/disable", headers=admin).status_code == 409
+    client.put("/api/v1/users/ana/role", json={"role": "admin"}, headers=admin)
+    demoted = client.put("/api/v1/users/admin/role", json={"role": "auditor"}, headers=admin)
+    assert demoted.status_code == 200 and demoted.json["role"] == "auditor"
+    publisher = api_key("publisher")
+    refused = client.put("/api/v1/users/ana/role", json={"role": "auditor"}, headers=publisher)
+    assert refused.status_code == 403
