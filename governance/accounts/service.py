@@ -18,7 +18,7 @@ from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
@@ -129,12 +129,16 @@ class Accounts:
         """Refuse a change that would leave no active admin to manage the appliance."""
         if user.role != Role.ADMIN.value or user.disabled:
             return
-        others = session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == Role.ADMIN.value, User.disabled.is_(False), User.id != user.id)
-        )
-        if not others:
+        # The active admins' rows stay locked until commit (PostgreSQL; SQLite's write
+        # transactions are serial anyway), in one order: two admins demoting each other
+        # at once take turns, and the second sees the first's change.
+        admins = session.scalars(
+            select(User.id)
+            .where(User.role == Role.ADMIN.value, User.disabled.is_(False))
+            .order_by(User.id)
+            .with_for_update()
+        ).all()
+        if not set(admins) - {user.id}:
             raise Conflict(f"the last active admin cannot {change}")
 
     def authenticate_user(self, session: Session, username: str, password: str) -> Actor:
