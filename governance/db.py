@@ -135,7 +135,7 @@ def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
 
 
-UNDO_ON_ROLLBACK = "cofre_undo_on_rollback"
+_UNDO_ON_ROLLBACK = "cofre_undo_on_rollback"
 
 
 def undo_on_rollback(session: Session, undo: Callable[[], None]) -> None:
@@ -145,11 +145,11 @@ def undo_on_rollback(session: Session, undo: Callable[[], None]) -> None:
     encrypted artifact file written for a version row): a failed commit must not
     leave it behind, unreferenced.
     """
-    session.info.setdefault(UNDO_ON_ROLLBACK, []).append(undo)
+    session.info.setdefault(_UNDO_ON_ROLLBACK, []).append(undo)
 
 
 def _run_undo_actions(session: Session) -> None:
-    for undo in reversed(session.info.pop(UNDO_ON_ROLLBACK, [])):
+    for undo in reversed(session.info.pop(_UNDO_ON_ROLLBACK, [])):
         try:
             undo()
         except Exception:

@@ -82,6 +82,8 @@ class Registry:
         model = self._model_for_publish(session, request.name)
         version = 1 + max((v.version for v in model.versions), default=0)
         file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
+        # Whatever fails from here on (this method, the caller's later steps, the
+        # commit) rolls the transaction back, and the rollback removes the file.
         undo_on_rollback(session, lambda: self.store.remove(file_name))
         try:
             record = self._add_version(
@@ -91,13 +93,9 @@ class Registry:
                 self.set_alias(session, actor, request.name, version, alias)
             session.flush()
         except DBIntegrityError:
-            self.store.remove(file_name)
             raise Conflict(
                 f"model {request.name!r} got another version at the same time; retry"
             ) from None
-        except Exception:
-            self.store.remove(file_name)
-            raise
         return record
 
     def _model_for_publish(self, session: Session, name: str) -> RegisteredModel:
