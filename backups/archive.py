@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from governance.errors import IntegrityError
+from governance.files import fsync_directory
 
 MAGIC = b"COFRE-BACKUP-1\n\x00"
 CHUNK_BYTES = 1024 * 1024
@@ -208,14 +209,6 @@ def read_header(path: Path) -> dict[str, Any]:
     header.pop("wrapped_key", None)
     header.pop("nonce", None)
     return header
-
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def file_sha256(path: Path) -> str:

@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backups.archive import PARTIAL_SUFFIX, fsync_directory, read_header
+from backups.archive import PARTIAL_SUFFIX, read_header
 from governance.errors import CofreError, InvalidInput, NotFound
+from governance.files import fsync_directory, write_atomically
 
 ARCHIVE_SUFFIX = ".cofre-backup"
 STATE_SUFFIX = ".state.json"
@@ -134,14 +135,8 @@ class Catalog:
     def update_state(self, backup_id: str, **changes: Any) -> dict[str, Any]:
         """Merge `changes` into the state file, atomically."""
         state = self.read_state(backup_id) | changes
-        final = self.state_path(backup_id)
-        tmp = final.with_name(final.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(state, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        text = json.dumps(state, indent=2, sort_keys=True)
+        write_atomically(self.state_path(backup_id), text.encode("utf-8"))
         return state
 
     def remove(self, backup_id: str) -> None:

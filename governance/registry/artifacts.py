@@ -9,13 +9,13 @@ leaves a half-written artifact under a real name.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from pathlib import Path
 
 from governance.crypto.envelope import new_data_key, open_sealed, seal
 from governance.crypto.keyring import KeyRing, WrappedKey
 from governance.errors import IntegrityError, KeyUnavailable
+from governance.files import write_atomically
 
 
 def artifact_aad(name: str, version: int, sha256: str) -> bytes:
@@ -82,16 +82,4 @@ class ArtifactStore:
 
     def _write_atomically(self, file_name: str, data: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        final = self.directory / file_name
-        tmp = final.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(self.directory / file_name, data)
