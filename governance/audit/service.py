@@ -202,23 +202,26 @@ class AuditLog:
 
     def _unchained(self, session: Session, event: AuditEvent) -> AuditRecord:
         """The record with its personal data encrypted; seq and hashes come later."""
-        request_id = event.request_id or uuid.uuid4().hex
+        request_id = _bounded(event.request_id, 64) or uuid.uuid4().hex
         subjects, payload = (None, None)
         if event.rows is not None:
             subjects, payload = self._encrypt_rows(session, request_id, event.rows)
+        # Every text is cut to its column's size here, before the database sees it:
+        # a refused call naming a 10,000-character model is still recorded, and a
+        # value the database would refuse cannot fail the batch it shares.
         return AuditRecord(
             request_id=request_id,
-            kind=event.kind,
-            outcome=event.outcome,
+            kind=_bounded(event.kind, 48),
+            outcome=_bounded(event.outcome, 16),
             status=event.status,
-            actor_type=event.actor.type,
-            actor_id=event.actor.id,
-            actor_role=event.actor.role,
-            endpoint=event.endpoint,
-            model_name=event.model_name,
+            actor_type=_bounded(event.actor.type, 16),
+            actor_id=_bounded(event.actor.id, 64),
+            actor_role=_bounded(event.actor.role, 16),
+            endpoint=_bounded(event.endpoint, 128),
+            model_name=_bounded(event.model_name, 128),
             model_version=event.model_version,
-            artifact_sha256=event.artifact_sha256,
-            purpose=event.purpose,
+            artifact_sha256=_bounded(event.artifact_sha256, 64),
+            purpose=_bounded(event.purpose, 256),
             subjects=subjects,
             payload=payload,
             details=event.details,
@@ -408,6 +411,10 @@ def _check_checkpoint(state: _Verifier, checkpoint: dict[str, Any], last: int) -
 
 def _checkpoint_message(seq: int, head_hash: str, at: str) -> bytes:
     return canonical_bytes({"format": CHECKPOINT_FORMAT, "seq": seq, "hash": head_hash, "at": at})
+
+
+def _bounded(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[:limit]
 
 
 def _row_aad(request_id: str, index: int, key_id: str) -> bytes:

@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from governance.audit.service import AuditEvent, AuditLog
@@ -88,32 +88,43 @@ class AuditWriter:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[AuditEvent, Future[Appended]]]) -> None:
+        failure = self._try_commit(batch)
+        if failure is None:
+            return
+        if len(batch) > 1 and not isinstance(failure, OperationalError | AuditUnavailable):
+            # One event the database refuses (a value it cannot store, a bug) must
+            # not fail the others that shared its transaction: each alone, then.
+            for item in batch:
+                self._commit([item])
+            return
+        self._fail(batch, _unavailable(failure, len(batch)))
+
+    def _try_commit(self, batch: list[tuple[AuditEvent, Future[Appended]]]) -> Exception | None:
+        """Append and commit the batch, wake its callers; or the failure, nobody woken."""
         try:
             with write_transaction(self.sessions) as session:
                 records = self.audit.append_many(session, [event for event, _ in batch])
                 appended = [Appended(r.seq, r.hash) for r in records]
-        except CofreError as exc:
-            self._fail(batch, exc)
-            return
-        except (SQLAlchemyError, OSError) as exc:
-            log.error(
-                "audit batch of %d failed, nothing served: %s", len(batch), type(exc).__name__
-            )
-            self._fail(
-                batch,
-                AuditUnavailable(
-                    "the audit record could not be written; the prediction was not served"
-                ),
-            )
-            return
-        except Exception as exc:  # never let the writer thread die
-            log.exception("audit batch failed unexpectedly")
-            self._fail(batch, AuditUnavailable(f"audit write failed ({type(exc).__name__})"))
-            return
+        except Exception as exc:  # the writer thread must never die
+            return exc
         for (_, done), result in zip(batch, appended, strict=True):
             done.set_result(result)
+        return None
 
     @staticmethod
     def _fail(batch: list[tuple[AuditEvent, Future[Appended]]], error: Exception) -> None:
         for _, done in batch:
             done.set_exception(error)
+
+
+def _unavailable(failure: Exception, size: int) -> CofreError:
+    """What the callers of a failed batch learn: the domain's reason, else 503."""
+    if isinstance(failure, CofreError):
+        return failure
+    if isinstance(failure, SQLAlchemyError | OSError):
+        log.error("audit batch of %d failed, nothing served: %s", size, type(failure).__name__)
+        return AuditUnavailable(
+            "the audit record could not be written; the prediction was not served"
+        )
+    log.error("audit batch failed unexpectedly", exc_info=failure)
+    return AuditUnavailable(f"audit write failed ({type(failure).__name__})")

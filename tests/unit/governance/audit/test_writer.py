@@ -57,3 +57,31 @@ def test_a_failed_batch_fails_every_caller(cofre: Container, overrides: dict) ->
         locker.execute("ROLLBACK")
         locker.close()
     assert writer.append(_event(2)).seq > 0  # the writer thread survived
+
+
+def test_one_event_the_database_refuses_does_not_fail_its_batch(cofre: Container) -> None:
+    """Hardening item 7: one unstorable event rolled back the whole shared batch,
+    so unrelated, legitimate predictions answered 503."""
+    from concurrent.futures import Future
+
+    writer = AuditWriter(cofre.sessions, cofre.audit)
+    bad = AuditEvent(kind="prediction", actor=SYSTEM, details={"latency": 0.5})  # floats refused
+    batch = [(_event(1), Future()), (bad, Future()), (_event(2), Future())]
+    writer._commit(batch)  # type: ignore[arg-type]
+    good = [done.result(timeout=5) for index, (_, done) in enumerate(batch) if index != 1]
+    assert [a.seq for a in good] == [good[0].seq, good[0].seq + 1]
+    assert isinstance(batch[1][1].exception(timeout=5), AuditUnavailable)
+    with cofre.read() as session:
+        assert cofre.audit.verify(session).ok
+
+
+def test_fields_are_cut_to_their_columns_before_the_database(cofre: Container) -> None:
+    writer = AuditWriter(cofre.sessions, cofre.audit)
+    long = AuditEvent(kind="prediction", actor=SYSTEM, model_name="m" * 10_000, purpose="p" * 999)
+    seq = writer.append(long).seq
+    with cofre.read() as session:
+        from governance.audit.records import AuditRecord
+
+        record = session.get(AuditRecord, seq)
+        assert record is not None and len(record.model_name or "") == 128
+        assert len(record.purpose or "") == 256 and cofre.audit.verify(session).ok
