@@ -48,7 +48,12 @@ class InvalidInput(CofreError):
 
 
 class MalformedInput(CofreError):
-    """The input cannot even be parsed (bad JSON, bad CSV, wrong envelope)."""
+    """The input cannot even be parsed (bad JSON, bad CSV, wrong envelope, a key
+    that has no meaning here); `errors` may name the fields."""
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.errors: list[FieldError] = errors or []
 
 
 class UnsupportedMediaType(CofreError):

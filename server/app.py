@@ -16,7 +16,7 @@ from server import errors, logging
 from server.config import Settings, load_settings
 from server.container import Container
 from server.extension import EXTENSION
-from server.http.bodies import InMemoryUploadRequest
+from server.http.bodies import InMemoryUploadRequest, StrictJSONProvider
 from server.proxy import TrustedProxyFix, parse_addresses
 from server.security.access import guard
 from server.security.sessions import load_session_actor
@@ -27,6 +27,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     logging.configure(settings.log_level, settings.log_json)
     app = Flask("server", static_folder=None)
     app.request_class = InMemoryUploadRequest
+    app.json = StrictJSONProvider(app)
     _configure_flask(app, settings)
     app.extensions[EXTENSION] = Container(settings)
     app.before_request(_assign_request_id)

@@ -28,6 +28,7 @@ from governance.registry.service import Registry
 from governance.retraining.service import Retraining
 from governance.retraining.sources import DataSources
 from server.config import Settings
+from server.errors import classify
 from server.inference.predictor import Limits, Predictor
 
 
@@ -98,15 +99,18 @@ class Container:
         return Retraining(self.registry, self.audit, sources, self)
 
     @cached_property
+    def audit_writer(self) -> AuditWriter:
+        """Group commit of this process's request records (predictions, refusals)."""
+        return AuditWriter(self.sessions, self.audit)
+
+    @cached_property
     def predictor(self) -> Predictor:
         limits = Limits(
             max_rows=self.settings.max_rows,
             cache_size=self.settings.model_cache_size,
             alias_ttl_seconds=self.settings.alias_refresh_seconds,
         )
-        return Predictor(
-            self.sessions, self.registry, AuditWriter(self.sessions, self.audit), limits
-        )
+        return Predictor(self.sessions, self.registry, self.audit_writer, limits, classify)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -124,7 +128,7 @@ class Container:
         the shared services once, before request threads race to build them."""
         if "engine" in self.__dict__:
             self.engine.dispose(close=False)
-        _ = (self.sessions, self.accounts, self.predictor)
+        _ = (self.sessions, self.accounts, self.audit_writer, self.predictor)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -4,6 +4,12 @@ Bodies hold a type, a title, the status, a safe detail, field-level `errors`
 where there are some, and the request id; never a stack trace, the rejected
 input or a secret. Unexpected exceptions are logged with their trace and
 answered with a generic 500 that names only the request id.
+
+Every refused or failed request is also an audit event ("request.refused",
+with the status the client got and a short reason, never the body). The
+prediction doors are the exception that proves the rule: their refusals are
+recorded by the prediction core itself, as "prediction" records, so they are
+not recorded again here. `classify` is the same table for the core.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from governance import errors as domain
+from governance.accounts.actor import Actor
+from governance.audit.service import AuditEvent
 
 log = logging.getLogger("cofre.errors")
 PROBLEM_TYPE = "urn:cofre:problem:"
@@ -42,16 +50,30 @@ PROBLEMS: dict[type[domain.CofreError], tuple[int, str, str]] = {
 }
 
 
-def problem_for(exc: domain.CofreError) -> tuple[int, dict[str, Any]]:
-    """Status and body for a domain error (most specific class wins)."""
+def _problem_of(exc: domain.CofreError) -> tuple[int, str, str]:
     for cls in type(exc).__mro__:
         if cls in PROBLEMS:
-            status, slug, title = PROBLEMS[cls]
-            break
-    else:
-        status, slug, title = 500, "internal", "Internal error"
+            return PROBLEMS[cls]
+    return 500, "internal", "Internal error"
+
+
+def classify(exc: BaseException) -> tuple[int, str]:
+    """(status, short reason) a client gets for `exc`: what its audit record says."""
+    if isinstance(exc, domain.CofreError):
+        status, slug, _ = _problem_of(exc)
+        return status, slug
+    if isinstance(exc, OperationalError | InterfaceError):
+        return 503, "database-unavailable"
+    if isinstance(exc, HTTPException):
+        return exc.code or 500, _http_slug(exc)
+    return 500, "internal"
+
+
+def problem_for(exc: domain.CofreError) -> tuple[int, dict[str, Any]]:
+    """Status and body for a domain error (most specific class wins)."""
+    status, slug, title = _problem_of(exc)
     body = problem_body(status, slug, title, exc.detail)
-    if isinstance(exc, domain.InvalidInput) and exc.errors:
+    if isinstance(exc, domain.InvalidInput | domain.MalformedInput) and exc.errors:
         body["errors"] = [e.as_dict() for e in exc.errors]
     if isinstance(exc, domain.UntrustedArtifact) and exc.untrusted_types:
         body["untrusted_types"] = exc.untrusted_types
@@ -65,10 +87,8 @@ def problem_body(status: int, slug: str, title: str, detail: str) -> dict[str, A
         "status": status,
         "detail": detail,
     }
-    if g:
-        g.problem_type = slug
-        if g.get("request_id"):
-            body["request_id"] = g.request_id
+    if g and g.get("request_id"):
+        body["request_id"] = g.request_id
     return _protocol_fields(body)
 
 
@@ -119,8 +139,13 @@ def _on_domain_error(exc: domain.CofreError) -> Response:
     status, body = problem_for(exc)
     if status >= 500:
         log.error("request failed: %s: %s", type(exc).__name__, exc.detail)
+    record_refusal(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="cofre"'} if status == 401 else None
     return problem_response(status, body, headers)
+
+
+def _http_slug(exc: HTTPException) -> str:
+    return "too-large" if exc.code == 413 else (exc.name or "error").lower().replace(" ", "-")
 
 
 def _on_http_error(exc: HTTPException) -> Response:
@@ -130,8 +155,8 @@ def _on_http_error(exc: HTTPException) -> Response:
         405: "this endpoint does not accept that method",
         413: "the request body is over the configured limit",
     }.get(status, exc.description or exc.name)
-    slug = "too-large" if status == 413 else exc.name.lower().replace(" ", "-")
-    response = problem_response(status, problem_body(status, slug, exc.name, detail))
+    record_refusal(exc)
+    response = problem_response(status, problem_body(status, _http_slug(exc), exc.name, detail))
     if status == 405 and exc.get_response().headers.get("Allow"):
         response.headers["Allow"] = exc.get_response().headers["Allow"]
     return response
@@ -140,6 +165,7 @@ def _on_http_error(exc: HTTPException) -> Response:
 def _on_database_unavailable(exc: Exception) -> Response:
     """The database is down, locked or unreachable: a passing condition, so 503."""
     log.error("database unavailable: %s", type(exc).__name__)
+    record_refusal(exc)
     return problem_response(
         503,
         problem_body(
@@ -154,6 +180,7 @@ def _on_database_unavailable(exc: Exception) -> Response:
 
 def _on_unexpected(exc: Exception) -> Response:
     log.exception("unhandled error")
+    record_refusal(exc)
     return problem_response(
         500,
         problem_body(
@@ -163,3 +190,54 @@ def _on_unexpected(exc: Exception) -> Response:
             "an unexpected error occurred; quote the request id to the operator",
         ),
     )
+
+
+# -- the audit of refused requests ------------------------------------------------------
+REFUSED = "request.refused"
+_PATH_LIMIT = 256
+
+
+def record_refusal(exc: BaseException, status: int | None = None) -> None:
+    """Append a "request.refused" record for this request's error (a route of the
+    app only: unknown URLs are routing noise, and prediction doors are audited by
+    the core). `status` overrides what `classify` says when the edge answers
+    otherwise (the admin pages redirect an anonymous visitor to the login form).
+    Never raises: the client is being answered with an error already."""
+    from server.extension import services
+    from server.security.access import current_actor, is_door
+
+    if not has_request_context() or request.endpoint is None or is_door(request.endpoint):
+        return
+    answered, reason = classify(exc)
+    answered = status or answered
+    try:
+        services().audit_writer.append(_refusal_event(current_actor(), answered, reason))
+    except domain.CofreError as failure:
+        log.error("could not audit a refused request %s: %s", g.get("request_id"), failure.detail)
+
+
+def _refusal_event(actor: Actor, status: int, reason: str) -> AuditEvent:
+    model = (request.view_args or {}).get("name")
+    outcome = (
+        "denied"
+        if status in (401, 403) or reason == "unauthenticated"
+        else ("error" if status >= 500 else "rejected")
+    )
+    return AuditEvent(
+        kind=REFUSED,
+        actor=actor,
+        outcome=outcome,
+        status=status,
+        endpoint=_endpoint_family(),
+        request_id=g.get("request_id"),
+        model_name=model if isinstance(model, str) else None,
+        details={"reason": reason, "method": request.method, "path": request.path[:_PATH_LIMIT]},
+    )
+
+
+def _endpoint_family() -> str:
+    """ "admin" for the pages, "api" for the JSON API, else the blueprint's name."""
+    blueprint = request.blueprint or "app"
+    if blueprint.startswith("admin"):
+        return "admin"
+    return "api" if blueprint.startswith("api") else blueprint

@@ -97,4 +97,3 @@ def _backups(container: Container) -> str:
     if problems:
         raise CofreError("; ".join(problems + facts))
     return "; ".join(facts)
-

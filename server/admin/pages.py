@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from flask.typing import ResponseReturnValue
 
 from governance.errors import CofreError, InvalidInput, PermissionDenied, Unauthenticated
-from server.errors import problem_for
+from server.errors import problem_for, record_refusal
 from server.security.sessions import clear_session_cookie
 
 # No script at all; styles and images only from the appliance itself.
@@ -40,8 +40,10 @@ def login_url(next_path: str | None = None) -> str:
 
 def _on_error(exc: CofreError) -> ResponseReturnValue:
     if isinstance(exc, Unauthenticated) and not request.headers.get("Authorization"):
+        record_refusal(exc, status=303)
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(login_url(target), 303)
+    record_refusal(exc)
     status, body = problem_for(exc)
     field_errors = exc.errors if isinstance(exc, InvalidInput) else []
     title = "Not allowed" if isinstance(exc, PermissionDenied) else body["title"]

@@ -1,14 +1,25 @@
-"""Reading request bodies strictly: JSON objects, form fields, uploaded files."""
+"""Reading request bodies strictly: JSON objects, form fields, uploaded files.
+
+Every JSON body of the app is read by `server.inference.codecs.strict_json`
+(duplicate keys, nesting depth and giant integers refused), through the app's
+JSON provider for `request.get_json()` and directly by `json_object()`. Bodies
+are bounded by `max_content_length` whether or not they declare a length: a
+chunked body over the limit is a 413, never silently cut at the limit.
+"""
 
 from __future__ import annotations
 
 import io
 import json
-from typing import IO, Any
+from functools import cached_property
+from typing import IO, Any, NoReturn
 
 from flask import Request, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from governance.errors import FieldError, InvalidInput, MalformedInput, UnsupportedMediaType
+from server.inference.codecs import strict_json
 
 
 class InMemoryUploadRequest(Request):
@@ -25,14 +36,40 @@ class InMemoryUploadRequest(Request):
     ) -> IO[bytes]:
         return io.BytesIO()
 
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        """Werkzeug caps a body without Content-Length (chunked) at the limit but
+        does not say that more followed: read one byte past the limit to know."""
+        limit = self.max_content_length
+        if self.content_length is not None or limit is None:
+            return super().stream
+        if "wsgi.input_terminated" not in self.environ:
+            return io.BytesIO()  # no length, no terminating server: nothing to read safely
+        data = self.environ["wsgi.input"].read(limit + 1)
+        if len(data) > limit:
+            raise RequestEntityTooLarge()
+        return io.BytesIO(data)
+
+    def on_json_loading_failed(self, e: ValueError | None) -> NoReturn:
+        raise MalformedInput(str(e) if e else "the body is not valid JSON")
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """`request.get_json()` through the strict reader; its refusals are ValueErrors
+    (as Flask expects), carrying the reason."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return strict_json.loads(s)
+        except MalformedInput as exc:
+            raise ValueError(exc.detail) from None
+
 
 def json_object() -> dict[str, Any]:
     """The body as a JSON object, or a clear 400/415."""
     if not request.is_json:
         raise UnsupportedMediaType("send the body as application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise MalformedInput("the body is not valid JSON")
+    data = strict_json.loads(request.get_data())
     if not isinstance(data, dict):
         raise MalformedInput("the body must be a JSON object")
     return data

@@ -1,60 +1,56 @@
-"""What the three prediction doors share: the failure audit and query parsing."""
+"""What the prediction doors share: the call it makes, the caller it names and
+the body it reads (the `door` mark itself lives with the access guard).
+
+A door view is a thin translator: it builds a `Call`, hands the core a decoder
+for its body, and encodes the result. Authentication, decoding, validation,
+scoring and the audit record of success or refusal all happen inside the core,
+so a door cannot answer anything unaudited. The access guard and the session
+loader therefore step aside for door views, and the error handlers do not
+audit their errors a second time.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from flask import g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from flask import Blueprint, Response, g, request
+from governance.accounts.actor import Actor
+from governance.errors import TooLarge, UnsupportedMediaType
+from server.inference.predictor import Call
+from server.security.access import authenticate, door
 
-from governance.errors import FieldError, InvalidInput
-from server.extension import services
-from server.security.access import current_actor
-
-
-def audit_failures(blueprint: Blueprint, endpoint: str) -> None:
-    """Record every refused or failed call through this door (no body is kept).
-
-    Successful predictions are audited by the core before they are answered;
-    this catches what never reached it: 401/403 from the guard, 4xx from
-    decoding and validation, 5xx.
-    """
-
-    def record(response: Response) -> Response:
-        if response.status_code >= 400 and request.method == "POST":
-            services().predictor.record_failure(
-                current_actor(),
-                endpoint,
-                g.request_id,
-                (request.view_args or {}).get("name"),
-                response.status_code,
-                g.get("problem_type", "error"),
-                request.path,
-            )
-        return response
-
-    blueprint.after_request(record)
+__all__ = ["body_bytes", "caller", "door", "door_call", "json_body"]
 
 
-def version_query() -> tuple[str | None, int | None]:
-    """`?alias=` or `?version=` (not both)."""
-    alias = request.args.get("alias")
-    raw_version = request.args.get("version")
-    if alias and raw_version:
-        raise InvalidInput(
-            "give alias or version, not both", [FieldError("version", "not together with alias")]
-        )
-    if raw_version is None:
-        return alias, None
-    if not raw_version.isdigit():
-        raise InvalidInput(
-            "version must be a positive integer",
-            [FieldError("version", "must be a positive integer")],
-        )
-    return None, int(raw_version)
+def door_call(endpoint: str, name: str, version: str | None = None) -> Call:
+    """The call this request makes; `?alias=` and `?version=` are the core's to check."""
+    return Call(
+        endpoint=endpoint,
+        model=name,
+        request_id=g.request_id,
+        path=request.path,
+        alias=request.args.get("alias"),
+        version=version if version is not None else request.args.get("version"),
+    )
 
 
-def optional_list(body: dict[str, Any], name: str) -> list[Any] | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, list):
-        raise InvalidInput(f"{name} must be a list", [FieldError(name, "must be a list")])
-    return value
+def caller() -> Actor:
+    """Who is calling (their API key), for the core to authorise: called by the
+    core, so a refused credential is audited like every other refusal."""
+    g.actor = authenticate()
+    actor: Actor = g.actor
+    return actor
+
+
+def body_bytes() -> bytes:
+    """The request body, whole, or TooLarge (chunked bodies included)."""
+    try:
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise TooLarge("the request body is over the configured limit") from None
+
+
+def json_body() -> bytes:
+    if not request.is_json:
+        raise UnsupportedMediaType("send the body as application/json")
+    return body_bytes()

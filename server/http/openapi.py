@@ -135,7 +135,7 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         {"application/json": "InferRequest"},
         "InferResponse",
     ),
-    ("post", "/v2/models/<name>/versions/<int:model_version>/infer"): (
+    ("post", "/v2/models/<name>/versions/<model_version>/infer"): (
         {"application/json": "InferRequest"},
         "InferResponse",
     ),

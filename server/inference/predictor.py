@@ -1,23 +1,31 @@
-"""The prediction core: resolve, validate, predict, audit, in that order.
+"""The prediction core: resolve, decode, validate, predict, audit, in that order.
 
-Every door (native, MLflow, Open Inference, batch) builds a PredictionRequest
-and gets a PredictionResult or a domain error. The audit record is written and
-committed before the result is returned; if it cannot be, AuditUnavailable is
-raised and nothing is served (fail closed).
+Every door (native, MLflow, Open Inference, batch) hands the core a `Call` (who
+asked which model through which door) and a decoder for its body, and gets a
+`PredictionResult` or a domain error. The core owns the whole lifecycle
+(MLServer's DataPlane shape): whatever happens between the call and the answer,
+success or refusal, ends as exactly one audit record written here. A success's
+record is committed before the result is returned; if it cannot be,
+AuditUnavailable is raised and nothing is served (fail closed).
+
+The core knows no HTTP: what status a client gets for an error is the edge's
+business, injected as `classify` so the record says what the client got.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from governance.accounts.actor import Actor
+from governance.accounts.actor import ANONYMOUS, Actor
+from governance.accounts.roles import allows
 from governance.audit.service import AuditEvent, PersonalRow
 from governance.audit.writer import AuditWriter
 from governance.crypto.keyring import WrappedKey
@@ -38,22 +46,25 @@ from server.inference.table import Schema, Table, to_model_input
 log = logging.getLogger("cofre.inference")
 MAX_SUBJECT_ID = 128
 MAX_PURPOSE = 256
+PERMISSION = "predict"
+MAX_VERSION = 2**31 - 1  # the registry's version column is a 32-bit integer
+_VERSION_TEXT = re.compile(r"[0-9]{1,10}")
 
 
 @dataclass(frozen=True)
-class PredictionRequest:
-    """A door's request, already decoded from its wire format."""
+class Call:
+    """One call through a door, as known before its body is read.
 
-    model: str
-    table: Table
+    `alias` and `version` are the caller's raw text (query string or path); the
+    core checks them, so a malformed one is refused and audited like any error.
+    """
+
     endpoint: str  # "native" | "mlflow" | "v2" | "batch"
+    model: str
     request_id: str
-    alias: str | None = None
-    version: int | None = None
-    subject_ids: Sequence[str | None] | None = None
-    purpose: str | None = None
-    want_proba: bool = True
     path: str = ""
+    alias: str | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,32 @@ class ServedVersion:
 
 
 @dataclass(frozen=True)
+class Decoded:
+    """A door's body, decoded for the version that will answer it.
+
+    `wire` carries what only the door's encoder needs back (V2: the request id
+    and the outputs asked for); the core passes it through untouched.
+    """
+
+    table: Table
+    subject_ids: Sequence[str | None] | None = None
+    purpose: str | None = None
+    want_proba: bool = True
+    proba_required: bool = False  # the client named the probabilities as an output
+    wire: Any = None
+
+
+# Who is calling: the door's authentication, run inside the core so that a refused
+# credential is audited like any other refusal.
+Caller = Callable[[], Actor]
+# A door's decoder: it reads and decodes the body once the version is known (the
+# V2 protocol needs the version's feature names to read its tensors).
+Decoder = Callable[[ServedVersion], Decoded]
+# The edge's mapping of an error to (status the client gets, short reason).
+Classifier = Callable[[BaseException], tuple[int, str]]
+
+
+@dataclass(frozen=True)
 class PredictionResult:
     request_id: str
     name: str
@@ -81,6 +118,7 @@ class PredictionResult:
     predictions: list[Any]
     probabilities: list[list[float]] | None
     classes: list[Any] | None
+    decoded: Decoded
 
 
 @dataclass(frozen=True)
@@ -99,11 +137,13 @@ class Predictor:
         registry: Registry,
         writer: AuditWriter,
         limits: Limits,
+        classify: Classifier,
     ) -> None:
         self.sessions = sessions
         self.registry = registry
         self.writer = writer
         self.limits = limits
+        self.classify = classify
         self.estimators: LruCache[Any] = LruCache(limits.cache_size)
         self._served: TtlCache[ServedVersion] = TtlCache(limits.alias_ttl_seconds)
 
@@ -139,91 +179,76 @@ class Predictor:
         return load_trusted(plaintext)
 
     # -- predicting -------------------------------------------------------------------
-    def predict(self, actor: Actor, request: PredictionRequest) -> PredictionResult:
+    def predict(self, caller: Caller, call: Call, decode: Decoder) -> PredictionResult:
+        """Answer one call, audited: its success record committed, or its refusal
+        recorded and the error raised again for the door to translate."""
         started = time.perf_counter()
-        served = self.served_version(actor, request.model, request.alias, request.version)
-        _check_context(request)
-        features, rows = to_model_input(request.table, served.schema, self.limits.max_rows)
-        estimator = self.estimator(served)
-        labels, proba = _score(
-            estimator, features, served.has_proba and request.want_proba and not actor.labels_only
-        )
+        actor, served = ANONYMOUS, None
+        try:
+            actor = caller()
+            if not allows(actor.role, PERMISSION):
+                raise PermissionDenied("your role does not allow predictions")
+            alias, version = parse_selector(call.alias, call.version)
+            served = self.served_version(actor, call.model, alias, version)
+            return self._answer(actor, call, served, decode(served), started)
+        except Exception as exc:
+            self.refuse(actor, call, exc, served)
+            raise
+
+    def _answer(
+        self, actor: Actor, call: Call, served: ServedVersion, decoded: Decoded, started: float
+    ) -> PredictionResult:
+        _check_context(decoded)
+        if decoded.proba_required and actor.labels_only:
+            raise PermissionDenied("this API key receives labels only, not probabilities")
+        features, rows = to_model_input(decoded.table, served.schema, self.limits.max_rows)
+        with_proba = served.has_proba and decoded.want_proba and not actor.labels_only
+        labels, proba = _score(self.estimator(served), features, with_proba)
         result = PredictionResult(
-            request.request_id,
+            call.request_id,
             served.name,
             served.version,
             served.sha256,
             labels,
             proba,
             served.classes if proba is not None else None,
+            decoded,
         )
         latency_ms = int((time.perf_counter() - started) * 1000)
-        self._audit_success(actor, request, served, rows, result, latency_ms)
-        self._count(served, request.endpoint, "ok", len(rows), time.perf_counter() - started)
+        self.writer.append(_success_event(actor, call, decoded, served, rows, result, latency_ms))
+        self._count(served, call.endpoint, "ok", len(rows), time.perf_counter() - started)
         return result
 
-    def _audit_success(
+    def refuse(
         self,
         actor: Actor,
-        request: PredictionRequest,
-        served: ServedVersion,
-        rows: list[dict[str, Any]],
-        result: PredictionResult,
-        latency_ms: int,
+        call: Call,
+        error: BaseException,
+        served: ServedVersion | None = None,
     ) -> None:
-        subject_ids = request.subject_ids or [None] * len(rows)
-        personal = [
-            PersonalRow(subject, _audited_row(row, result, index))
-            for index, (row, subject) in enumerate(zip(rows, subject_ids, strict=True))
-        ]
-        event = AuditEvent(
-            kind="prediction",
-            actor=actor,
-            outcome="ok",
-            status=200,
-            endpoint=request.endpoint,
-            request_id=request.request_id,
-            model_name=served.name,
-            model_version=served.version,
-            artifact_sha256=served.sha256,
-            purpose=request.purpose,
-            rows=personal,
-            details={"rows": len(rows), "latency_ms": latency_ms, "path": request.path},
-        )
-        self.append_or_fail_closed(event)
-
-    def append_or_fail_closed(self, event: AuditEvent) -> None:
-        """Commit the record durably (group commit), or raise AuditUnavailable."""
-        self.writer.append(event)
-
-    def record_failure(
-        self,
-        actor: Actor,
-        endpoint: str,
-        request_id: str,
-        model: str | None,
-        status: int,
-        reason: str,
-        path: str,
-    ) -> None:
-        """Denied and failed calls are audited too, without the rejected body."""
+        """Record a call that was not answered (refused before or inside the core),
+        without its body. Never raises: the caller is answering an error already."""
+        status, reason = self.classify(error)
         outcome = "denied" if status in (401, 403) else "error" if status >= 500 else "rejected"
-        if model:
-            metrics.PREDICTIONS.labels(model, "", endpoint, outcome).inc()
+        metrics.PREDICTIONS.labels(
+            _bounded(call.model, 128), str(served.version) if served else "", call.endpoint, outcome
+        ).inc()
         event = AuditEvent(
             kind="prediction",
             actor=actor,
             outcome=outcome,
             status=status,
-            endpoint=endpoint,
-            request_id=request_id,
-            model_name=model,
-            details={"reason": reason, "path": path},
+            endpoint=call.endpoint,
+            request_id=call.request_id,
+            model_name=call.model,
+            model_version=served.version if served else None,
+            artifact_sha256=served.sha256 if served else None,
+            details={"reason": reason, "path": call.path},
         )
         try:
-            self.append_or_fail_closed(event)
+            self.writer.append(event)
         except CofreError as exc:  # the answer is an error already; say so in the log
-            log.error("could not audit a failed call %s: %s", request_id, exc.detail)
+            log.error("could not audit a refused call %s: %s", call.request_id, exc.detail)
 
     def _count(
         self, served: ServedVersion, endpoint: str, outcome: str, rows: int, seconds: float
@@ -232,6 +257,22 @@ class Predictor:
         metrics.PREDICTIONS.labels(served.name, version, endpoint, outcome).inc()
         metrics.PREDICTION_ROWS.labels(served.name, version, endpoint).inc(rows)
         metrics.LATENCY.labels(served.name, version, endpoint).observe(seconds)
+
+
+def parse_selector(alias: str | None, version: str | None) -> tuple[str | None, int | None]:
+    """A call's alias or version (not both); versions are ASCII digits, 1..2**31-1."""
+    if alias is not None and version is not None:
+        raise InvalidInput(
+            "give alias or version, not both", [FieldError("version", "not together with alias")]
+        )
+    if version is None:
+        return alias, None
+    if not _VERSION_TEXT.fullmatch(version) or not 1 <= int(version) <= MAX_VERSION:
+        raise InvalidInput(
+            "version must be a positive integer",
+            [FieldError("version", f"ASCII digits, 1 to {MAX_VERSION}")],
+        )
+    return None, int(version)
 
 
 def _snapshot(record: ModelVersion) -> ServedVersion:
@@ -255,26 +296,54 @@ def _snapshot(record: ModelVersion) -> ServedVersion:
     )
 
 
-def _check_context(request: PredictionRequest) -> None:
+def _check_context(decoded: Decoded) -> None:
     errors: list[FieldError] = []
-    if request.subject_ids is not None:
-        if len(request.subject_ids) != len(request.table.rows):
+    subject_ids, purpose = decoded.subject_ids, decoded.purpose
+    if subject_ids is not None:
+        if len(subject_ids) != len(decoded.table.rows):
             errors.append(FieldError("subject_ids", "needs exactly one entry per row"))
         elif not all(
-            s is None or (isinstance(s, str) and 0 < len(s) <= MAX_SUBJECT_ID)
-            for s in request.subject_ids
+            s is None or (isinstance(s, str) and 0 < len(s) <= MAX_SUBJECT_ID) for s in subject_ids
         ):
             errors.append(
                 FieldError(
                     "subject_ids", f"entries are strings of 1-{MAX_SUBJECT_ID} characters or null"
                 )
             )
-    if request.purpose is not None and not (
-        isinstance(request.purpose, str) and len(request.purpose) <= MAX_PURPOSE
-    ):
+    if purpose is not None and not (isinstance(purpose, str) and len(purpose) <= MAX_PURPOSE):
         errors.append(FieldError("purpose", f"a string of at most {MAX_PURPOSE} characters"))
     if errors:
         raise InvalidInput("invalid request context", errors)
+
+
+def _success_event(
+    actor: Actor,
+    call: Call,
+    decoded: Decoded,
+    served: ServedVersion,
+    rows: list[dict[str, Any]],
+    result: PredictionResult,
+    latency_ms: int,
+) -> AuditEvent:
+    subject_ids = decoded.subject_ids or [None] * len(rows)
+    personal = [
+        PersonalRow(subject, _audited_row(row, result, index))
+        for index, (row, subject) in enumerate(zip(rows, subject_ids, strict=True))
+    ]
+    return AuditEvent(
+        kind="prediction",
+        actor=actor,
+        outcome="ok",
+        status=200,
+        endpoint=call.endpoint,
+        request_id=call.request_id,
+        model_name=served.name,
+        model_version=served.version,
+        artifact_sha256=served.sha256,
+        purpose=decoded.purpose,
+        rows=personal,
+        details={"rows": len(rows), "latency_ms": latency_ms, "path": call.path},
+    )
 
 
 # Classifiers whose predict() is the argmax of predict_proba(): in scikit-learn's
@@ -325,3 +394,7 @@ def _audited_row(row: dict[str, Any], result: PredictionResult, index: int) -> d
     if result.probabilities is not None:
         audited["proba"] = result.probabilities[index]
     return audited
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit]

@@ -1,6 +1,7 @@
 """Deny by default: every view declares a permission (or `public`) and this guard
 checks it before the view runs. A view with no declaration answers 403 to
-everybody, and the role-by-route test fails until it declares one.
+everybody, and the role-by-route test fails until it declares one. Prediction
+doors declare theirs with `door`, and are checked inside the prediction core.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ ATTRIBUTE = "cofre_permission"
 # A route whose URL names a model calls it `name`; keys limited to some models are
 # refused on every such route for any other model, whatever the door.
 MODEL_ARGUMENT = "name"
+DOOR_ATTRIBUTE = "cofre_door"
 
 
 def requires(permission: str) -> Callable[[F], F]:
@@ -53,6 +55,26 @@ def declared_permission(app: Flask, endpoint: str | None) -> str | None:
     return getattr(view, ATTRIBUTE, None) if view else None
 
 
+def door(endpoint: str) -> Callable[[F], F]:
+    """Mark a view as the prediction door `endpoint` (permission `predict`).
+
+    A door's caller is authenticated and authorised inside the prediction core, so
+    that a refused credential is audited by the core like every
+    other refusal of a prediction; the guard and the session loader step aside.
+    """
+
+    def mark(view: F) -> F:
+        setattr(view, DOOR_ATTRIBUTE, endpoint)
+        return requires("predict")(view)
+
+    return mark
+
+
+def is_door(endpoint: str | None) -> bool:
+    view = current_app.view_functions.get(endpoint or "")
+    return getattr(view, DOOR_ATTRIBUTE, None) is not None
+
+
 def current_actor() -> Actor:
     return g.get("actor", ANONYMOUS)
 
@@ -62,14 +84,23 @@ def guard() -> None:
     if request.endpoint is None:  # unknown URL: let routing answer 404
         return
     permission = declared_permission(current_app, request.endpoint)
-    if permission == PUBLIC:
+    if permission == PUBLIC or is_door(request.endpoint):
         return
+    authorised_actor(permission)
+
+
+def authorised_actor(permission: str | None, model: str | None = None) -> Actor:
+    """The caller, allowed `permission` (and the model this request names), or
+    Unauthenticated/PermissionDenied. Sets g.actor as soon as the caller is known,
+    so a refusal names who was refused."""
     g.actor = authenticate()
     if permission is None or not allows(g.actor.role, permission):
         raise PermissionDenied("your role does not allow this")
-    model = (request.view_args or {}).get(MODEL_ARGUMENT)
+    model = model if model is not None else (request.view_args or {}).get(MODEL_ARGUMENT)
     if isinstance(model, str) and not g.actor.may_use_model(model):
         raise PermissionDenied("this API key is limited to other models")
+    actor: Actor = g.actor
+    return actor
 
 
 def authenticate() -> Actor:

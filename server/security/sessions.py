@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from governance.accounts.logins import LiveSession, Logins, SessionPolicy
 from governance.errors import PermissionDenied
 from server.extension import services
+from server.security.access import is_door
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -55,8 +56,8 @@ def load_session_actor() -> None:
     """before_request (registered before the guard): the actor behind the cookie."""
     g.login_session = None
     token = session_token()
-    if not token or request.headers.get("Authorization"):
-        return
+    if not token or request.headers.get("Authorization") or is_door(request.endpoint):
+        return  # API calls; prediction doors take API keys only
     cofre = services()
     service = logins()
     with cofre.read() as session:

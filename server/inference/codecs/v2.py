@@ -1,23 +1,33 @@
-"""Open Inference Protocol (KServe V2) tensors to rows and results back to tensors.
+"""Open Inference Protocol (KServe V2) tensors to rows, and results back to tensors.
 
 Inputs are either one tensor per feature (named after it, shape [rows] or
 [rows, 1]) or a single 2-D tensor [rows, n_features] in the schema's order.
 Both JSON `data` and the binary tensor data extension (tritonclient's default)
 are read; outputs are `predict` and, where available, `predict_proba`, written
-as JSON or binary as the request asks.
+as JSON or binary as the request asks. The outputs asked for are checked while
+decoding, before anything is scored, so a request the door cannot answer is
+refused (and audited as refused), never scored and then failed.
+
+Everything a client sends is checked before numpy touches it: keys, types,
+shapes (their product in Python integers, so [2**32, 2**32] cannot overflow)
+and every value against its datatype's range (2**63 is not an INT64, -1 not a
+UINT8).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from governance.errors import MalformedInput
-from server.inference.predictor import PredictionResult, ServedVersion
+from governance.errors import FieldError, InvalidInput, MalformedInput
+from server.inference.codecs import strict_json
+from server.inference.predictor import Decoded, PredictionResult, ServedVersion
 from server.inference.table import Table
 
 NUMPY_TYPES = {
@@ -36,115 +46,204 @@ NUMPY_TYPES = {
 }
 SCHEMA_TO_V2 = {"float64": "FP64", "int64": "INT64", "bool": "BOOL", "string": "BYTES"}
 HEADER_LENGTH = "Inference-Header-Content-Length"
+REQUEST_KEYS = ("id", "inputs", "outputs", "parameters")
+REQUEST_PARAMETERS = ("subject_ids", "purpose", "binary_data_output")
+INPUT_KEYS = ("name", "shape", "datatype", "data", "parameters")
+INPUT_PARAMETERS = ("binary_data_size",)
+OUTPUT_KEYS = ("name", "parameters")
+OUTPUT_PARAMETERS = ("binary_data",)
+MAX_ID = 256
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
-@dataclass
-class InferRequest:
-    table: Table
+@dataclass(frozen=True)
+class Wire:
+    """What the encoder needs from the request: its id and the outputs to write."""
+
     id: str | None
-    parameters: dict[str, Any]
-    outputs: list[dict[str, Any]] | None
-    binary_outputs: bool = False
-    named_inputs: list[str] = field(default_factory=list)
+    outputs: list[tuple[str, bool]]  # (output name, as binary); empty: every output
+    binary_outputs: bool
 
 
-def decode(body: bytes, header_length: str | None, schema_names: tuple[str, ...]) -> InferRequest:
+def decode(body: bytes, header_length: str | None, served: ServedVersion) -> Decoded:
     head, binary = _split_body(body, header_length)
-    try:
-        request = json.loads(head)
-    except ValueError:
-        raise MalformedInput("the inference header is not valid JSON") from None
+    request = strict_json.loads(head)
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise MalformedInput("an inference request needs an 'inputs' list")
-    tensors = _read_tensors(request["inputs"], binary)
-    parameters = request.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise MalformedInput("'parameters' must be an object")
-    outputs = request.get("outputs")
-    if outputs is not None and not isinstance(outputs, list):
-        raise MalformedInput("'outputs' must be a list")
-    request_id = request.get("id")
-    return InferRequest(
-        table=_table(tensors, schema_names),
-        id=request_id if isinstance(request_id, str) else None,
-        parameters=parameters,
-        outputs=outputs,
-        binary_outputs=bool(parameters.get("binary_data_output", False)),
+    _known_keys(request, REQUEST_KEYS, "the inference request")
+    parameters = _parameters(request, REQUEST_PARAMETERS, "the inference request")
+    binary_outputs = parameters.get("binary_data_output", False)
+    if not isinstance(binary_outputs, bool):
+        raise MalformedInput("'binary_data_output' must be true or false")
+    outputs = _wanted_outputs(request.get("outputs"), served, binary_outputs)
+    subject_ids = parameters.get("subject_ids")
+    if subject_ids is not None and not isinstance(subject_ids, list):
+        raise InvalidInput(
+            "subject_ids must be a list", [FieldError("subject_ids", "must be a list")]
+        )
+    return Decoded(
+        table=_table(_read_tensors(request["inputs"], binary), served.schema.names),
+        subject_ids=subject_ids,
+        purpose=parameters.get("purpose"),
+        want_proba=not outputs or any(name == "predict_proba" for name, _ in outputs),
+        proba_required=any(name == "predict_proba" for name, _ in outputs),
+        wire=Wire(_request_id(request.get("id")), outputs, binary_outputs),
     )
 
 
 def _split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if header_length is None:
         return body, b""
-    if not header_length.isdigit() or int(header_length) > len(body):
-        raise MalformedInput(f"{HEADER_LENGTH} does not fit the body")
+    if not _DIGITS.fullmatch(header_length) or int(header_length) > len(body):
+        raise MalformedInput(f"{HEADER_LENGTH} must be ASCII digits and fit the body")
     return body[: int(header_length)], body[int(header_length) :]
 
 
+def _known_keys(data: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    unknown = [key for key in data if key not in known]
+    if unknown:
+        raise MalformedInput(
+            f"unknown key {unknown[0][:64]!r} in {where}; expected {', '.join(known)}"
+        )
+
+
+def _parameters(data: dict[str, Any], known: tuple[str, ...], where: str) -> dict[str, Any]:
+    parameters = data.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise MalformedInput(f"'parameters' of {where} must be an object")
+    _known_keys(parameters, known, f"the parameters of {where}")
+    return parameters
+
+
+def _request_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_ID:
+        raise MalformedInput(f"'id' must be a string of at most {MAX_ID} characters")
+    return value
+
+
+# -- inputs -------------------------------------------------------------------------------
 def _read_tensors(inputs: list[Any], binary: bytes) -> dict[str, np.ndarray]:
     tensors: dict[str, np.ndarray] = {}
     offset = 0
     for spec in inputs:
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             raise MalformedInput("every input needs a name, shape and datatype")
+        name = spec["name"]
+        _known_keys(spec, INPUT_KEYS, f"input {name[:64]!r}")
+        if name in tensors:
+            raise MalformedInput(f"input {name[:64]!r} is given twice")
         array, used = _read_tensor(spec, binary, offset)
         offset += used
-        tensors[spec["name"]] = array
+        tensors[name] = array
     if offset != len(binary):
         raise MalformedInput("binary data left over after the declared inputs")
     return tensors
 
 
 def _read_tensor(spec: dict[str, Any], binary: bytes, offset: int) -> tuple[np.ndarray, int]:
-    name, datatype, shape = spec["name"], spec.get("datatype"), spec.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise MalformedInput(f"input {name!r}: shape must be a list of non-negative integers")
+    name, datatype, shape = spec["name"][:64], spec.get("datatype"), spec.get("shape")
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= 2
+        or not all(type(d) is int and d >= 0 for d in shape)
+    ):
+        raise MalformedInput(f"input {name!r}: shape must be [rows] or [rows, columns]")
     if datatype not in NUMPY_TYPES and datatype != "BYTES":
         raise MalformedInput(f"input {name!r}: unsupported datatype {str(datatype)[:16]!r}")
-    size = (spec.get("parameters") or {}).get("binary_data_size")
-    if size is not None:
-        if not isinstance(size, int) or offset + size > len(binary):
-            raise MalformedInput(f"input {name!r}: binary_data_size does not fit the body")
-        array = _from_binary(binary[offset : offset + size], datatype)
-        return _shaped(array, shape, name), size
-    return _shaped(_from_json(spec.get("data"), datatype, name), shape, name), 0
+    size = _parameters(spec, INPUT_PARAMETERS, f"input {name!r}").get("binary_data_size")
+    if size is None:
+        if "data" not in spec:
+            raise MalformedInput(f"input {name!r}: needs 'data' or a binary_data_size")
+        return _shaped(_from_json(spec["data"], datatype, name), shape, name), 0
+    if type(size) is not int or size < 0 or offset + size > len(binary):
+        raise MalformedInput(f"input {name!r}: binary_data_size does not fit the body")
+    if "data" in spec:
+        raise MalformedInput(f"input {name!r}: give 'data' or binary data, not both")
+    array = _from_binary(binary[offset : offset + size], datatype, name)
+    return _shaped(array, shape, name), size
 
 
-def _from_binary(raw: bytes, datatype: str) -> np.ndarray:
+def _from_binary(raw: bytes, datatype: str, name: str) -> np.ndarray:
     if datatype == "BYTES":
         items, position = [], 0
         while position < len(raw):
             if position + 4 > len(raw):
-                raise MalformedInput("truncated BYTES element")
+                raise MalformedInput(f"input {name!r}: truncated BYTES element")
             (length,) = struct.unpack_from("<I", raw, position)
+            if position + 4 + length > len(raw):
+                raise MalformedInput(f"input {name!r}: truncated BYTES element")
             items.append(raw[position + 4 : position + 4 + length])
             position += 4 + length
         return np.array(items, dtype=object)
     dtype = np.dtype(NUMPY_TYPES[datatype]).newbyteorder("<")
     if len(raw) % dtype.itemsize:
-        raise MalformedInput("binary data is not a whole number of elements")
+        raise MalformedInput(f"input {name!r}: binary data is not a whole number of elements")
     return np.frombuffer(raw, dtype=dtype)
 
 
 def _from_json(data: Any, datatype: str, name: str) -> np.ndarray:
+    """The values of a JSON tensor, flattened, each checked against the datatype."""
     if not isinstance(data, list):
         raise MalformedInput(f"input {name!r}: 'data' must be a list")
-    flat = np.array(data, dtype=object).ravel()
+    flat = _flatten(data, name)
+    problem = _values_problem(flat, datatype)
+    if problem:
+        raise MalformedInput(f"input {name!r}: {problem} for datatype {datatype}")
     if datatype == "BYTES":
-        return flat
-    try:
-        return flat.astype(NUMPY_TYPES[datatype])
-    except (ValueError, TypeError):
-        raise MalformedInput(f"input {name!r}: data does not match datatype {datatype}") from None
+        return np.array(flat, dtype=object)
+    return np.array(flat, dtype=NUMPY_TYPES[datatype])
+
+
+def _flatten(data: list[Any], name: str) -> list[Any]:
+    """Nested lists (row-major, as the protocol allows) to one list of scalars."""
+    flat: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                if len(stack) >= 2:
+                    raise MalformedInput(f"input {name!r}: 'data' nests deeper than the shape")
+                stack.append(iter(item))
+                break
+            if isinstance(item, dict):
+                raise MalformedInput(f"input {name!r}: 'data' holds an object")
+            flat.append(item)
+        else:
+            stack.pop()
+    return flat
+
+
+def _values_problem(values: list[Any], datatype: str) -> str | None:
+    if datatype == "BYTES":
+        return None if all(type(v) is str for v in values) else "values must be strings"
+    if datatype == "BOOL":
+        return None if all(type(v) is bool for v in values) else "values must be true or false"
+    if datatype.startswith("FP"):
+        if not all(type(v) in (int, float) for v in values):
+            return "values must be numbers"
+        limit = float(np.finfo(NUMPY_TYPES[datatype]).max)
+        finite = (v for v in values if not (type(v) is float and not math.isfinite(v)))
+        return None if all(-limit <= v <= limit for v in finite) else "a value is out of range"
+    if not all(type(v) is int for v in values):
+        return "values must be integers"
+    info = np.iinfo(NUMPY_TYPES[datatype])
+    inside = not values or (min(values) >= int(info.min) and max(values) <= int(info.max))
+    return None if inside else f"a value is outside {int(info.min)}..{int(info.max)}"
 
 
 def _shaped(array: np.ndarray, shape: list[int], name: str) -> np.ndarray:
-    if int(np.prod(shape)) != array.size:
+    if math.prod(shape) != array.size:  # Python integers: no overflow
         raise MalformedInput(f"input {name!r}: {array.size} values do not fill shape {shape}")
     return array.reshape(shape)
 
 
 def _table(tensors: dict[str, np.ndarray], schema_names: tuple[str, ...]) -> Table:
+    if not tensors:
+        raise MalformedInput("an inference request needs at least one input")
     if len(tensors) == 1:
         only = next(iter(tensors.values()))
         if (
@@ -160,7 +259,7 @@ def _table(tensors: dict[str, np.ndarray], schema_names: tuple[str, ...]) -> Tab
             array = array[:, 0]
         if array.ndim != 1:
             raise MalformedInput(
-                f"input {name!r}: one tensor per feature has shape [rows] "
+                f"input {name[:64]!r}: one tensor per feature has shape [rows] "
                 "or [rows, 1]; or send one [rows, features] tensor"
             )
         lengths.add(array.shape[0])
@@ -179,7 +278,36 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-# -- responses ----------------------------------------------------------------------------
+# -- outputs ------------------------------------------------------------------------------
+def available_outputs(served: ServedVersion) -> list[str]:
+    return ["predict", "predict_proba"] if served.has_proba and served.classes else ["predict"]
+
+
+def _wanted_outputs(
+    outputs: Any, served: ServedVersion, binary_default: bool
+) -> list[tuple[str, bool]]:
+    if outputs is None:
+        return []
+    if not isinstance(outputs, list):
+        raise MalformedInput("'outputs' must be a list")
+    available = available_outputs(served)
+    wanted = []
+    for spec in outputs:
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if not isinstance(name, str) or name not in available:
+            raise MalformedInput(
+                f"unknown output {str(name)[:64]!r}; available: {', '.join(available)}"
+            )
+        _known_keys(spec, OUTPUT_KEYS, f"output {name!r}")
+        binary = _parameters(spec, OUTPUT_PARAMETERS, f"output {name!r}").get(
+            "binary_data", binary_default
+        )
+        if not isinstance(binary, bool):
+            raise MalformedInput(f"output {name!r}: 'binary_data' must be true or false")
+        wanted.append((name, binary))
+    return wanted
+
+
 def metadata(served: ServedVersion, versioned: bool) -> dict[str, Any]:
     inputs = [
         {"name": n, "datatype": SCHEMA_TO_V2[d], "shape": [-1]}
@@ -188,9 +316,9 @@ def metadata(served: ServedVersion, versioned: bool) -> dict[str, Any]:
     outputs: list[dict[str, Any]] = [
         {"name": "predict", "datatype": _label_type(served.classes), "shape": [-1]}
     ]
-    if served.has_proba and served.classes:
+    if "predict_proba" in available_outputs(served):
         outputs.append(
-            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(served.classes)]}
+            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(served.classes or [])]}
         )
     return {
         "name": served.name,
@@ -213,12 +341,13 @@ def _label_type(classes: list[Any] | None) -> str:
     return "FP64" if isinstance(sample, float) else "BYTES"
 
 
-def encode(result: PredictionResult, request: InferRequest) -> tuple[bytes, int | None]:
+def encode(result: PredictionResult) -> tuple[bytes, int | None]:
     """(body, JSON header length when binary outputs follow, else None)."""
+    wire: Wire = result.decoded.wire
     tensors = {"predict": np.asarray(result.predictions)}
     if result.probabilities is not None:
         tensors["predict_proba"] = np.asarray(result.probabilities, dtype=np.float64)
-    wanted = _wanted_outputs(request, tensors)
+    wanted = wire.outputs or [(name, wire.binary_outputs) for name in tensors]
     outputs, chunks = [], []
     for name, binary in wanted:
         spec, chunk = _output(name, tensors[name], binary)
@@ -229,7 +358,7 @@ def encode(result: PredictionResult, request: InferRequest) -> tuple[bytes, int 
         {
             "model_name": result.name,
             "model_version": str(result.version),
-            "id": request.id or result.request_id,
+            "id": wire.id or result.request_id,
             "parameters": {"request_id": result.request_id, "sha256": result.sha256},
             "outputs": outputs,
         }
@@ -237,23 +366,6 @@ def encode(result: PredictionResult, request: InferRequest) -> tuple[bytes, int 
     if not chunks:
         return header, None
     return header + b"".join(chunks), len(header)
-
-
-def _wanted_outputs(
-    request: InferRequest, tensors: dict[str, np.ndarray]
-) -> list[tuple[str, bool]]:
-    if not request.outputs:
-        return [(name, request.binary_outputs) for name in tensors]
-    wanted = []
-    for spec in request.outputs:
-        name = spec.get("name") if isinstance(spec, dict) else None
-        if name not in tensors:
-            raise MalformedInput(
-                f"unknown output {str(name)[:64]!r}; available: {', '.join(tensors)}"
-            )
-        binary = bool((spec.get("parameters") or {}).get("binary_data", request.binary_outputs))
-        wanted.append((name, binary))
-    return wanted
 
 
 def _output(name: str, array: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes | None]:

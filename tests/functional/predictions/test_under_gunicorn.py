@@ -278,3 +278,43 @@ def test_no_unaudited_answer_escapes_when_the_database_goes_away(appliance: Appl
     # leave a success record behind.
     assert _prediction_records(appliance.cofre, "ok") == 6
     assert _verify(appliance)[0] == 0
+
+
+def _chunked_post(url: str, chunks: list[bytes], headers: dict[str, str]) -> tuple[int, Any]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            parts.path,
+            body=iter(chunks),
+            headers={"Content-Type": "application/json", **headers},
+            encode_chunked=True,
+        )
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read() or b"null")
+    finally:
+        connection.close()
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_cut_and_scored(appliance: Appliance) -> None:
+    """Hardening item 12: a chunked body over 1 MiB was cut at the limit and its first
+    941 of 1,000 rows scored and audited (200)."""
+    row = json.dumps(ROWS.iloc[0].to_dict()).encode()
+    rows = [row] * 9000  # about 1.3 MiB: over COFRE_MAX_BODY_BYTES (1 MiB)
+    body = b'{"instances": [' + b",".join(rows) + b"]}"
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    before = _prediction_records(appliance.cofre, "ok")
+    status, answer = _chunked_post(
+        f"{appliance.url}/api/v1/models/iris/predict", chunks, appliance.predictor
+    )
+    assert status == 413 and answer["status"] == 413
+    assert _prediction_records(appliance.cofre, "ok") == before
+    small = b'{"instances": [' + row + b"]}"
+    status, answer = _chunked_post(
+        f"{appliance.url}/api/v1/models/iris/predict", [small[:10], small[10:]], appliance.predictor
+    )
+    assert status == 200 and len(answer["predictions"]) == 1

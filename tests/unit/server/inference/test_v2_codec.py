@@ -7,10 +7,16 @@ import numpy as np
 import pytest
 
 from governance.errors import MalformedInput
-from server.inference import v2_codec
-from server.inference.predictor import PredictionResult
+from server.inference.codecs import v2 as v2_codec
+from server.inference.predictor import Decoded, PredictionResult, ServedVersion
+from server.inference.table import Schema
 
 NAMES = ("a", "b")
+
+
+def _served(names: tuple[str, ...] = NAMES) -> ServedVersion:
+    schema = Schema(names, ("float64",) * len(names), named=True, allow_missing=False)
+    return ServedVersion("m", 3, "ab" * 32, schema, True, [0, 1], (3,), "f", "k", b"")
 
 
 def _binary_request(
@@ -35,7 +41,7 @@ def test_one_json_tensor_per_feature() -> None:
             ]
         }
     ).encode()
-    decoded = v2_codec.decode(body, None, NAMES)
+    decoded = v2_codec.decode(body, None, _served())
     assert decoded.table.columns == ["b", "a"]
     assert decoded.table.rows == [[1.5, 1], [2.5, 2]]
 
@@ -43,7 +49,7 @@ def test_one_json_tensor_per_feature() -> None:
 def test_one_binary_matrix_in_schema_order() -> None:
     matrix = np.array([[1.0, 2.0], [3.0, 4.0]], dtype="<f8")
     body, length = _binary_request([("input-0", "FP64", [2, 2], matrix.tobytes())])
-    decoded = v2_codec.decode(body, length, NAMES)
+    decoded = v2_codec.decode(body, length, _served())
     assert decoded.table.columns is None and decoded.table.rows == [[1.0, 2.0], [3.0, 4.0]]
 
 
@@ -52,7 +58,7 @@ def test_binary_bytes_tensor() -> None:
     body, length = _binary_request(
         [("a", "BYTES", [2], raw), ("b", "INT32", [2], np.array([7, 8], "<i4").tobytes())]
     )
-    assert v2_codec.decode(body, length, NAMES).table.rows == [["x", 7], ["yz", 8]]
+    assert v2_codec.decode(body, length, _served()).table.rows == [["x", 7], ["yz", 8]]
 
 
 @pytest.mark.parametrize(
@@ -101,11 +107,13 @@ def test_binary_bytes_tensor() -> None:
 )
 def test_malformed_requests(body: bytes, length: str | None) -> None:
     with pytest.raises(MalformedInput):
-        v2_codec.decode(body, length, NAMES)
+        v2_codec.decode(body, length, _served())
 
 
-def _result() -> PredictionResult:
-    return PredictionResult("rid", "m", 3, "ab" * 32, [0, 1], [[0.9, 0.1], [0.2, 0.8]], [0, 1])
+def _result(decoded: Decoded) -> PredictionResult:
+    return PredictionResult(
+        "rid", "m", 3, "ab" * 32, [0, 1], [[0.9, 0.1], [0.2, 0.8]], [0, 1], decoded
+    )
 
 
 def test_json_outputs_by_default() -> None:
@@ -114,9 +122,9 @@ def test_json_outputs_by_default() -> None:
             {"id": "mine", "inputs": [{"name": "a", "datatype": "FP64", "shape": [1], "data": [1]}]}
         ).encode(),
         None,
-        ("a",),
+        _served(("a",)),
     )
-    body, length = v2_codec.encode(_result(), request)
+    body, length = v2_codec.encode(_result(request))
     answer = json.loads(body)
     assert length is None and answer["id"] == "mine" and answer["model_version"] == "3"
     assert answer["outputs"][0] == {
@@ -137,9 +145,9 @@ def test_binary_output_when_asked() -> None:
             }
         ).encode(),
         None,
-        ("a",),
+        _served(("a",)),
     )
-    body, length = v2_codec.encode(_result(), request)
+    body, length = v2_codec.encode(_result(request))
     assert length is not None
     header = json.loads(body[:length])
     assert [o["name"] for o in header["outputs"]] == ["predict_proba"]
