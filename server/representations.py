@@ -46,6 +46,8 @@ def version_detail(version: ModelVersion) -> dict[str, Any]:
             "legal_basis": version.legal_basis,
             "decision_mode": version.decision_mode,
             "owner": version.owner,
+            "retention_days": version.retention_days,
+            "recipients": version.recipients,
         },
     }
 

@@ -11,6 +11,7 @@ import click
 
 from governance.audit.service import VerifyReport
 from server.cli import CliState, emit_json, pass_state
+from server.exports import audit_file
 
 
 @click.group("audit")
@@ -99,10 +100,10 @@ def export(state: CliState, request_id: str | None, subject_id: str | None, fmt:
         else:
             records = cofre.audit.by_subject(session, subject_id or "")
             subject = cofre.audit.pseudonym(subject_id or "")
-        exported = cofre.disclosures.export(
+        disclosed = cofre.disclosures.export(
             session, state.actor, records, fmt, subject, endpoint="cli"
         )
-    click.echo(exported.body)
+    click.echo(audit_file(disclosed, fmt).body)
 
 
 commands = [audit]
