@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from governance.audit.disclosures import Disclosed
+from governance.compliance.ropa import RecordOfProcessing
 from governance.errors import FieldError, InvalidInput
+from governance.subjects.export import SubjectExport
 
 FORMATS = ("json", "csv")
 MIME = {"json": "application/json", "csv": "text/csv", "md": "text/markdown"}
@@ -38,6 +40,23 @@ AUDIT_CSV_COLUMNS = (
     "subject",
     "data",
 )
+SUBJECT_CSV_COLUMNS = (
+    "request_id",
+    "row",
+    "seq",
+    "at",
+    "model",
+    "version",
+    "sha256",
+    "purpose",
+    "legal_basis",
+    "endpoint",
+    "erased",
+    "input",
+    "output",
+    "probabilities",
+)
+ROPA_FORMATS = ("json", "md")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -80,6 +99,58 @@ def _audit_csv(items: list[dict[str, Any]]) -> str:
             line["data"] = json.dumps(row["data"], ensure_ascii=False) if row["data"] else ""
             writer.writerow([_cell(line.get(column)) for column in AUDIT_CSV_COLUMNS])
     return out.getvalue()
+
+
+# -- a subject's export -----------------------------------------------------------------
+def subject_file(export: SubjectExport, fmt: str) -> ExportFile:
+    """JSON: the whole document (portable, LGPD Art. 18 V / GDPR Art. 20). CSV: one line
+    per decision row, with what the row sources hold about it as JSON cells."""
+    check_format(fmt)
+    name = f"cofre-subject-{export.pseudonym[:12]}.{fmt}"
+    if fmt == "json":
+        body = _json(export.document())
+    else:
+        extra = sorted({k for d in export.decisions for k in d} - set(SUBJECT_CSV_COLUMNS))
+        body = _csv((*SUBJECT_CSV_COLUMNS, *extra), export.decisions)
+    return ExportFile(name, MIME[fmt], body, len(export.decisions))
+
+
+# -- the record of processing -------------------------------------------------------------
+def ropa_file(ropa: RecordOfProcessing, fmt: str) -> ExportFile:
+    check_format(fmt, ROPA_FORMATS)
+    body = _json(ropa.document()) if fmt == "json" else ropa_markdown(ropa)
+    return ExportFile(f"cofre-ropa.{fmt}", MIME[fmt], body, len(ropa.activities))
+
+
+def ropa_markdown(ropa: RecordOfProcessing) -> str:
+    controller = ropa.controller
+    lines = [
+        "# Record of processing activities",
+        "",
+        f"Generated {ropa.generated_at} (GDPR Art. 30, LGPD Art. 37).",
+        "",
+        f"Controller: {controller['name'] or 'not configured (controller_name)'}"
+        + (f", contact {controller['contact']}" if controller["contact"] else ""),
+        "",
+    ]
+    for activity in ropa.activities:
+        lines += [
+            f"## {activity['model']} (version {activity['version']}, {activity['serving']})",
+            "",
+            f"- Purpose: {activity['purpose']}",
+            f"- Legal basis: {activity['legal_basis']}",
+            f"- Decision mode: {activity['decision_mode']}",
+            f"- Data categories: {', '.join(activity['data_categories'])}",
+            f"- Recipients: {activity['recipients']}",
+            f"- Retention: {activity['retention_days']} days",
+            f"- Owner: {activity['owner'] or '-'}",
+            "",
+        ]
+    lines += ["## Security measures", ""]
+    lines += [
+        f"- {name.replace('_', ' ').capitalize()}: {text}" for name, text in ropa.security.items()
+    ]
+    return "\n".join(lines) + "\n"
 
 
 # -- shared ------------------------------------------------------------------------------

@@ -70,10 +70,9 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 )
 @pass_state
 def checkpoint(state: CliState, out: Path | None) -> None:
-    """Sign the current head of the chain and export it."""
-    cofre = state.services
-    with cofre.write() as session:
-        exported = cofre.audit.export_checkpoint(cofre.audit.sign_checkpoint(session))
+    """Verify the chain since the last checkpoint, then sign its head and export it."""
+    checkpoint, _ = state.services.checkpoints.sign_verified()
+    exported = state.services.audit.export_checkpoint(checkpoint)
     text = json.dumps(exported, indent=2)
     if out:
         out.write_text(text + "\n")

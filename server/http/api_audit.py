@@ -68,10 +68,10 @@ def verify() -> ResponseReturnValue:
 @blueprint.post("/checkpoints")
 @requires("audit:verify")
 def sign_checkpoint() -> ResponseReturnValue:
-    """Sign the current head; the answer is the exportable checkpoint."""
+    """Sign the current head once the chain verifies; the answer is the exportable checkpoint."""
     cofre = services()
-    with cofre.write() as session:
-        return jsonify(cofre.audit.export_checkpoint(cofre.audit.sign_checkpoint(session))), 201
+    checkpoint, _ = cofre.checkpoints.sign_verified()
+    return jsonify(cofre.audit.export_checkpoint(checkpoint)), 201
 
 
 @blueprint.get("/checkpoints/latest")
