@@ -204,7 +204,7 @@ def _cards(session: Session, records: list[AuditRecord]) -> dict[tuple[str, int]
     )
     return {
         (name, version.version): version
-        for name, version in session.execute(stmt).tuples()
+        for name, version in session.execute(stmt)
         if (name, version.version) in wanted
     }
 
