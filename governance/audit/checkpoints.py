@@ -18,6 +18,7 @@ PostgreSQL, by other transactions) do not look like a truncated log.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,9 @@ class Checkpoints:
             .order_by(AuditRecord.seq)
             .execution_options(yield_per=2000)
         )
-        bad = AuditLog._walk(verifier, session.scalars(stmt), set(), None)
+        # Closed explicitly: on PostgreSQL a server-side cursor, and the walk may stop early.
+        with closing(session.scalars(stmt)) as records:
+            bad = AuditLog._walk(verifier, records, set(), None)
         last = verifier.expected_seq - 1
         if bad is not None:
             return ChainState(
