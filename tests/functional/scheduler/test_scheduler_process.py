@@ -92,9 +92,7 @@ def test_two_schedulers_one_acts_each_firing_once(appliance: Appliance) -> None:
     with appliance.services() as cofre, cofre.read() as session:
         # Only finished drills: one may have started since the runs above were read.
         drills = [
-            r.message
-            for r in cofre.jobs.recent(session, "restore-drill")
-            if r.outcome != "running"
+            r.message for r in cofre.jobs.recent(session, "restore-drill") if r.outcome != "running"
         ]
         decisions = {r.decision for r in cofre.retraining.runs(session)}
     assert len(drills) >= 2

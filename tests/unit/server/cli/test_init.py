@@ -43,4 +43,5 @@ def test_bad_setting_is_one_line_error(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["models", "list"])
     assert result.exit_code != 0
     assert result.output.strip().splitlines() == [
-        "Error: configuration: setting 'max_rows' must be a number"]
+        "Error: configuration: setting 'max_rows' must be a number"
+    ]
