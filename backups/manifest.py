@@ -35,6 +35,11 @@ class Manifest:
     audit_seq: int
     audit_head_hash: str
     members: list[Member] = field(default_factory=list)
+    # Whether the chain verified when the backup was taken (checked from the last
+    # checkpoint), up to which record, and where it broke if it did not.
+    audit_chain_ok: bool = True
+    audit_chain_verified_to: int | None = None
+    audit_chain_problem: str | None = None
     format_version: int = FORMAT_VERSION
     cofre_version: str = field(default_factory=lambda: cofre_version())
 
@@ -74,6 +79,9 @@ class Manifest:
             "schema_revision": self.schema_revision,
             "audit_seq": self.audit_seq,
             "audit_head_hash": self.audit_head_hash,
+            "audit_chain_ok": self.audit_chain_ok,
+            "audit_chain_verified_to": self.audit_chain_verified_to,
+            "audit_chain_problem": self.audit_chain_problem,
             "members": len(self.members),
             "bytes": sum(m.size for m in self.members),
         }

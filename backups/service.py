@@ -4,6 +4,12 @@ A backup is the database snapshot, the encrypted artifacts as they are on disk
 (their data keys stay wrapped in the database), the signed audit checkpoints
 and a manifest, streamed into one encrypted archive. Key files are never read
 into it: KEKs and every other secret stay in the key directory.
+
+A backup signs a checkpoint only over a chain that verifies; when it does not,
+the backup is still written (it may be all there is) and its manifest says the
+chain was broken and where. A restore (and the restore drill) destroys again
+every data key the erasure journal names, so erasures made after the backup
+was taken stay in force (governance/subjects/journal.py).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from backups.catalog import BackupEntry, Catalog, new_id
 from backups.manifest import MANIFEST_NAME, Manifest, Member, compare
 from backups.retention import Candidate, Policy, to_keep
 from governance.accounts.actor import Actor
+from governance.audit.checkpoints import ChainBroken, ChainState, Checkpoints
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import isoformat, utcnow
 from governance.crypto.keyring import KeyRing
@@ -41,6 +48,8 @@ from governance.operations.transactions import Transactions
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.records import ModelVersion
 from governance.registry.service import Registry
+from governance.subjects.journal import ErasureJournal
+from governance.subjects.shredding import shred
 
 BACKUP_KEY = "backup.key"
 CHECKPOINTS_MEMBER = "audit/checkpoints.json"
@@ -76,6 +85,7 @@ class RestoreReport:
     audit_head_hash: str
     seconds: float
     recorded_in_live_log: bool = True
+    erasures_reapplied: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -95,6 +105,8 @@ class Backups:
         self.audit = audit
         self.tx = tx
         self.catalog = Catalog(config.backup_dir)
+        self.checkpoints = Checkpoints(audit, tx)
+        self.erasures = ErasureJournal(keyring.key_dir)
 
     # -- run --------------------------------------------------------------------------
     def run(self, actor: Actor, progress: Progress | None = None) -> BackupEntry:
@@ -104,21 +116,30 @@ class Backups:
         self.catalog.clean_leftovers()
         backup_id = new_id(utcnow())
         try:
-            with self.tx.write() as session:
-                self.audit.sign_checkpoint(session)  # the backup carries a signed head
-            manifest, size, sha = self._write(backup_id, progress)
+            chain = self._checkpoint()  # the backup carries a signed head, if it verifies
+            manifest, size, sha = self._write(backup_id, progress, chain)
             self.verify(backup_id, actor)
             mirror = self._mirror(backup_id, sha)
         except Exception as exc:
             self._event(actor, "backup.failed", {"id": backup_id, "error": _reason(exc)}, "failed")
             raise
         details = {"id": backup_id, "size": size, "sha256": sha, "mirror": mirror}
+        details["audit_chain_ok"] = manifest.audit_chain_ok
         self._event(actor, "backup.created", details | _head(manifest))
         if mirror.startswith("failed"):
             raise IntegrityError(f"backup {backup_id} written, but the mirror copy {mirror}")
         return self.catalog.get(backup_id)
 
-    def _write(self, backup_id: str, progress: Progress | None) -> tuple[Manifest, int, str]:
+    def _checkpoint(self) -> ChainState:
+        try:
+            return self.checkpoints.sign_verified()[1]
+        except ChainBroken:
+            with self.tx.read() as session:
+                return self.checkpoints.state(session)
+
+    def _write(
+        self, backup_id: str, progress: Progress | None, chain: ChainState
+    ) -> tuple[Manifest, int, str]:
         staging = self.catalog.staging(backup_id)
         try:
             copy = snapshot.take(self.config.database_url, staging)
@@ -126,7 +147,7 @@ class Backups:
             header = {"id": backup_id, "created_at": created, "format_version": 1}
             writer = ArchiveWriter(self.catalog.archive_path(backup_id), self._key(), header)
             try:
-                manifest = self._fill(writer, copy, backup_id, created, progress)
+                manifest = self._fill(writer, copy, backup_id, created, progress, chain)
                 size, sha = writer.commit()
             except BaseException:
                 writer.abort()
@@ -145,6 +166,7 @@ class Backups:
         backup_id: str,
         created: str,
         progress: Progress | None,
+        chain: ChainState,
     ) -> Manifest:
         manifest = Manifest(
             id=backup_id,
@@ -153,6 +175,9 @@ class Backups:
             schema_revision=copy.schema_revision,
             audit_seq=copy.audit_seq,
             audit_head_hash=copy.audit_head_hash,
+            audit_chain_ok=chain.ok,
+            audit_chain_verified_to=chain.seq if chain.ok else None,
+            audit_chain_problem=None if chain.ok else f"record {chain.bad_seq}: {chain.reason}",
         )
         with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
             manifest.members.append(_add_file(tar, copy.member, copy.path, progress))
@@ -272,13 +297,10 @@ class Backups:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         _write_config(home, url, self.keyring.key_dir)
+        reapplied = self._reapply_erasures(url)
         loaded = self._prove(url, home / "artifacts", manifest)
-        self._append_to(
-            url,
-            AuditEvent(
-                kind="backup.restored", actor=actor, details={"id": backup_id} | _head(manifest)
-            ),
-        )
+        details = {"id": backup_id, "erasures_reapplied": reapplied} | _head(manifest)
+        self._append_to(url, AuditEvent(kind="backup.restored", actor=actor, details=details))
         return RestoreReport(
             backup_id,
             home,
@@ -287,7 +309,20 @@ class Backups:
             manifest.audit_seq,
             manifest.audit_head_hash,
             time.monotonic() - started,
+            erasures_reapplied=reapplied,
         )
+
+    def _reapply_erasures(self, url: str) -> int:
+        """Destroy again, in the restored database, every key an erasure destroyed."""
+        key_ids = self.erasures.key_ids()
+        if not key_ids:
+            return 0
+        engine = make_engine(url)
+        try:
+            with write_transaction(make_session_factory(engine)) as session:
+                return shred(session, key_ids, "erasure")
+        finally:
+            engine.dispose()
 
     def _prove(self, url: str, artifact_dir: Path, manifest: Manifest) -> int:
         """The restored appliance works: schema as backed up, models load, chain verifies."""

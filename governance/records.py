@@ -5,6 +5,7 @@ from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, A
 from governance.operations.records import JobRun
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
+from governance.subjects.records import DecisionReview, SubjectHold
 
 __all__ = [
     "Alias",
@@ -14,6 +15,7 @@ __all__ = [
     "AuditDataKey",
     "AuditHead",
     "AuditRecord",
+    "DecisionReview",
     "JobRun",
     "LoginFailure",
     "LoginSession",
@@ -21,5 +23,6 @@ __all__ = [
     "RegisteredModel",
     "RetrainingPlan",
     "RetrainingRun",
+    "SubjectHold",
     "User",
 ]

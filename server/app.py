@@ -59,8 +59,10 @@ def _register_blueprints(app: Flask) -> None:
     from server.http import (
         api_accounts,
         api_audit,
+        api_compliance,
         api_models,
         api_operations,
+        api_subjects,
         health,
         mlflow,
         observability,
@@ -82,6 +84,8 @@ def _register_blueprints(app: Flask) -> None:
         api_operations,
         observability,
         openapi,
+        api_subjects,
+        api_compliance,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

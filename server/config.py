@@ -70,6 +70,16 @@ class Settings:
     retraining_data_dir: Path | None = None  # data files plans may read; default $HOME/datasets
     retraining_database_url: str = ""  # the database retraining SQL queries run against
     retraining_max_rows: int = 1_000_000
+    # Data-subject rights. Personal data in the audit log is kept `retention_days`
+    # for versions published without their own period; the `retention` job shreds
+    # what is older; a contested decision is due `review_due_days` after it is
+    # opened (LGPD Art. 19: 15 days). The controller is named in subject exports
+    # and the record of processing.
+    retention_days: int = 365
+    retention_schedule: str = "0 4 * * *"
+    review_due_days: int = 15
+    controller_name: str = ""
+    controller_contact: str = ""
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -175,6 +185,8 @@ def _check(settings: Settings) -> None:
         "db_lock_timeout_ms",
         "session_idle_minutes",
         "session_absolute_hours",
+        "retention_days",
+        "review_due_days",
     ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"setting {name!r} must be at least 1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
@@ -16,8 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backups.retention import Policy
 from backups.service import BackupConfig, Backups
+from governance.accounts.logins import Logins, SessionPolicy
 from governance.accounts.service import Accounts
+from governance.audit.checkpoints import Checkpoints
 from governance.audit.disclosures import Disclosures
+from governance.audit.search import AuditSearch
 from governance.audit.service import AuditLog
 from governance.audit.writer import AuditWriter
 from governance.crypto.keyring import KeyRing
@@ -27,6 +31,13 @@ from governance.registry.artifacts import ArtifactStore
 from governance.registry.service import Registry
 from governance.retraining.service import Retraining
 from governance.retraining.sources import DataSources
+from governance.subjects.decisions import Decisions
+from governance.subjects.erasure import Subjects
+from governance.subjects.export import Controller, ReviewSource, RowSource, SubjectExports
+from governance.subjects.journal import ErasureJournal
+from governance.subjects.retention import Retention
+from governance.subjects.reviews import Reviews
+from governance.subjects.sealing import RowSealer
 from server.config import Settings
 from server.errors import classify
 from server.inference.predictor import Limits, Predictor
@@ -62,7 +73,11 @@ class Container:
 
     @cached_property
     def registry(self) -> Registry:
-        return Registry(ArtifactStore(self.settings.artifact_dir, self.keyring), self.audit)
+        return Registry(
+            ArtifactStore(self.settings.artifact_dir, self.keyring),
+            self.audit,
+            default_retention_days=self.settings.retention_days,
+        )
 
     @cached_property
     def accounts(self) -> Accounts:
@@ -111,6 +126,46 @@ class Container:
             alias_ttl_seconds=self.settings.alias_refresh_seconds,
         )
         return Predictor(self.sessions, self.registry, self.audit_writer, limits, classify)
+
+    @cached_property
+    def audit_search(self) -> AuditSearch:
+        return AuditSearch()
+
+    @cached_property
+    def logins(self) -> Logins:
+        policy = SessionPolicy(
+            idle=timedelta(minutes=self.settings.session_idle_minutes),
+            absolute=timedelta(hours=self.settings.session_absolute_hours),
+        )
+        return Logins(self.accounts, self.audit, policy)
+
+    @cached_property
+    def checkpoints(self) -> Checkpoints:
+        return Checkpoints(self.audit, self)
+
+    @cached_property
+    def subjects(self) -> Subjects:
+        return Subjects(self.audit, ErasureJournal(self.settings.key_dir), self)
+
+    @cached_property
+    def retention(self) -> Retention:
+        return Retention(self.audit, self.settings.retention_days)
+
+    @cached_property
+    def decisions(self) -> Decisions:
+        return Decisions(self.audit, self.registry)
+
+    @cached_property
+    def reviews(self) -> Reviews:
+        sealer = RowSealer(self.keyring)
+        return Reviews(self.audit, self.decisions, sealer, self.settings.review_due_days, self)
+
+    @cached_property
+    def subject_exports(self) -> SubjectExports:
+        # Per-row items an export gathers; monitoring's feedback joins this list.
+        sources: list[RowSource] = [ReviewSource(self.reviews)]
+        controller = Controller(self.settings.controller_name, self.settings.controller_contact)
+        return SubjectExports(self.audit, self.audit_search, sources, controller)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

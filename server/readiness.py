@@ -12,11 +12,11 @@ from sqlalchemy import text
 
 from governance.errors import CofreError
 from governance.migrations import current_revision, head_revision
-from governance.operations.jobs import BACKUP_JOB, DRILL_JOB
+from governance.operations.jobs import BACKUP_JOB, CHECKPOINT_JOB, DRILL_JOB
 from server.container import Container
 
 # Checks that are reported but do not decide readiness (see _backups for why).
-ADVISORY = ("backups",)
+ADVISORY = ("backups", "audit_chain")
 
 
 def readiness(container: Container) -> dict[str, dict[str, Any]]:
@@ -25,6 +25,7 @@ def readiness(container: Container) -> dict[str, dict[str, Any]]:
         "keys": _keys,
         "models": _models,
         "backups": _backups,
+        "audit_chain": _audit_chain,
     }
     results = {name: _run(check, container) for name, check in checks.items()}
     for name in ADVISORY:
@@ -97,3 +98,17 @@ def _backups(container: Container) -> str:
     if problems:
         raise CofreError("; ".join(problems + facts))
     return "; ".join(facts)
+
+
+def _audit_chain(container: Container) -> str:
+    """The last checkpoint run: the chain verified since the previous one, or where it
+    broke. Advisory, as backups are: a broken chain needs an investigation, not an
+    outage, and this node still serves audited predictions."""
+    with container.read() as session:
+        run = container.jobs.latest(session, CHECKPOINT_JOB)
+    if run is None:
+        return "no checkpoint run yet"
+    when = run.finished_at.isoformat() if run.finished_at else "-"
+    if run.outcome == "failed":
+        raise CofreError(f"the audit chain did not verify at {when}: {run.message[:300]}")
+    return f"verified at {when}: {run.message[:200]}"

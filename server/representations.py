@@ -8,6 +8,9 @@ from governance.accounts.records import ApiKey, User
 from governance.operations.records import JobRun
 from governance.registry.records import AliasHistory, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
+from governance.subjects.erasure import Erasure, SubjectStatus
+from governance.subjects.records import SubjectHold
+from governance.subjects.retention import RetentionReport
 
 
 def model_summary(model: RegisteredModel) -> dict[str, Any]:
@@ -46,6 +49,8 @@ def version_detail(version: ModelVersion) -> dict[str, Any]:
             "legal_basis": version.legal_basis,
             "decision_mode": version.decision_mode,
             "owner": version.owner,
+            "retention_days": version.retention_days,
+            "recipients": version.recipients,
         },
     }
 
@@ -132,4 +137,51 @@ def retraining_run(run: RetrainingRun) -> dict[str, Any]:
         "reason": run.reason,
         "candidate_version": run.candidate_version,
         "details": run.details,
+    }
+
+
+def subject_hold(hold: SubjectHold) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "subject": hold.pseudonym,
+        "reason": hold.reason,
+        "placed_by": hold.placed_by,
+        "placed_at": hold.placed_at.isoformat(),
+        "released_by": hold.released_by,
+        "released_at": hold.released_at.isoformat() if hold.released_at else None,
+    }
+
+
+def erasure(result: Erasure) -> dict[str, Any]:
+    return {
+        "subject": result.pseudonym,
+        "keys_destroyed": result.keys_destroyed,
+        "already_erased": result.already_erased,
+        "seq": result.seq,
+        "at": result.at,
+    }
+
+
+def subject_status(status: SubjectStatus) -> dict[str, Any]:
+    return {
+        "subject": status.pseudonym,
+        "known": status.known,
+        "held": status.held,
+        "live_keys": status.live_keys,
+        "destroyed_keys": status.destroyed_keys,
+        "holds": [subject_hold(h) for h in status.holds],
+        "events": [
+            {"seq": r.seq, "at": r.at, "kind": r.kind, "outcome": r.outcome, "details": r.details}
+            for r in status.events
+        ],
+    }
+
+
+def retention_report(report: RetentionReport, dry_run: bool) -> dict[str, Any]:
+    return {
+        "at": report.at.isoformat(),
+        "dry_run": dry_run,
+        "due": report.due,
+        "shredded": report.shredded,
+        "versions": [e.as_dict() for e in report.expiries],
     }

@@ -38,6 +38,7 @@ from governance.operations.jobs import (
     BACKUP_JOB,
     CHECKPOINT_JOB,
     DRILL_JOB,
+    RETENTION_JOB,
     RETRAIN_PREFIX,
     RunEnd,
 )
@@ -112,14 +113,24 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
         JobSpec(BACKUP_JOB, settings.backup_schedule, backup_work),
         JobSpec(DRILL_JOB, settings.backup_drill_schedule, drill_work),
         JobSpec(CHECKPOINT_JOB, settings.checkpoint_schedule, checkpoint_work),
+        JobSpec(RETENTION_JOB, settings.retention_schedule, retention_work),
     ]
 
 
 def checkpoint_work(container: Container) -> str:
-    """Sign the audit log's head, so later truncation or rewriting can be shown."""
+    """Sign the audit log's head, so later truncation or rewriting can be shown; a chain
+    that does not verify (since the last checkpoint) fails the run instead."""
+    checkpoint, state = container.checkpoints.sign_verified()
+    return (
+        f"verified records {state.from_seq + 1}..{state.seq}; signed checkpoint at {checkpoint.seq}"
+    )
+
+
+def retention_work(container: Container) -> str:
+    """Shred the data keys of rows past their version's retention period (holds spared)."""
     with container.write() as session:
-        checkpoint = container.audit.sign_checkpoint(session)
-        return f"signed checkpoint at record {checkpoint.seq}"
+        report = container.retention.run(session, SYSTEM)
+    return f"shredded {report.shredded} data keys past their retention period"
 
 
 def backup_work(container: Container) -> str:
@@ -156,7 +167,8 @@ def job_work(container: Container, name: str) -> Callable[[Container], str]:
     if name.startswith(RETRAIN_PREFIX) and name[len(RETRAIN_PREFIX) :].isdigit():
         return retrain_work(int(name[len(RETRAIN_PREFIX) :]))
     raise InvalidInput(
-        f"unknown job {name!r}: backup, restore-drill, audit-checkpoint or retrain:<plan id>"
+        f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention "
+        "or retrain:<plan id>"
     )
 
 

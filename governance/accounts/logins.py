@@ -58,8 +58,9 @@ class LiveSession:
 
 @dataclass(frozen=True)
 class LoginRefused:
+    """Why a sign-in was refused; the words shown for it live with the pages."""
+
     reason: str  # "credentials" | "throttled" | "no-access"
-    message: str
 
 
 def token_id(token: str) -> str:
@@ -138,7 +139,7 @@ class Logins:
         # username field, and an unknown name is worth nothing to an investigation.
         details: dict[str, object] = {"username": username if known else None, "reason": reason}
         self._event(session, ANONYMOUS, "auth.login", "denied", request_id, details)
-        return LoginRefused(reason, _MESSAGES[reason])
+        return LoginRefused(reason)
 
     def resume(self, session: Session, token: str) -> LiveSession | None:
         """The session behind a cookie, or None when it is unknown, ended or timed out."""
@@ -206,10 +207,3 @@ class Logins:
                 details=details,
             ),
         )
-
-
-_MESSAGES = {
-    "credentials": "Unknown user or wrong password.",
-    "throttled": "Too many failed sign-ins. Wait a few minutes and try again.",
-    "no-access": "This account has no access to the admin pages.",
-}

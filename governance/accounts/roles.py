@@ -29,6 +29,8 @@ PERMISSIONS: dict[str, str] = {
     "audit:verify": "verify the audit chain and sign checkpoints",
     "audit:export": "export audit records, a request's or a subject's",
     "subject:manage": "handle data-subject requests and reviews",
+    "review:open": "contest an automated decision on the person's behalf (open a review)",
+    "compliance:read": "read the record of processing activities",
     "metrics:read": "scrape the Prometheus metrics",
     "account:manage": "create and disable users",
     "key:manage": "create, list and revoke API keys",
@@ -42,7 +44,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.PUBLISHER: frozenset(
         {"model:read", "model:publish", "model:alias", "model:metrics", "operations:read"}
     ),
-    Role.PREDICTOR: frozenset({"predict", "feedback"}),
+    Role.PREDICTOR: frozenset({"predict", "feedback", "review:open"}),
     Role.AUDITOR: frozenset(
         {
             "model:read",
@@ -51,6 +53,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "audit:export",
             "subject:manage",
             "operations:read",
+            "review:open",
+            "compliance:read",
         }
     ),
 }

@@ -4,13 +4,13 @@ Every disclosure is itself an audit event in the same transaction ("audit.viewed
 for a record's detail, "audit.exported" for a file), so a reader of personal
 data leaves a trace even when the reader is an auditor. A subject's export holds
 only that subject's rows: a batch request can be about several people.
+
+This module returns the disclosed items; files (names, MIME types, JSON and
+CSV) are made at the edge, by server/exports.py, for the API, pages and CLI.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,37 +19,19 @@ from sqlalchemy.orm import Session
 from governance.accounts.actor import Actor
 from governance.audit.records import AuditRecord
 from governance.audit.service import AuditEvent, AuditLog
-from governance.errors import InvalidInput, KeyUnavailable
-
-FORMATS = ("json", "csv")
-CSV_COLUMNS = (
-    "seq",
-    "at",
-    "request_id",
-    "kind",
-    "outcome",
-    "status",
-    "actor_type",
-    "actor_id",
-    "endpoint",
-    "model_name",
-    "model_version",
-    "artifact_sha256",
-    "purpose",
-    "row",
-    "subject",
-    "data",
-)
-# Cells starting with these are formulas to a spreadsheet; exported text is data.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from governance.errors import KeyUnavailable
 
 
 @dataclass(frozen=True)
-class ExportFile:
-    name: str
-    mimetype: str
-    body: str
-    count: int
+class Disclosed:
+    """What an export discloses: one item per record, with its (decrypted) rows."""
+
+    items: list[dict[str, Any]]
+    subject: str  # the pseudonym whose rows alone were kept, or ""
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
 
 
 class Disclosures:
@@ -76,22 +58,18 @@ class Disclosures:
         subject: str = "",
         request_id: str | None = None,
         endpoint: str = "admin",
-    ) -> ExportFile:
-        """The records (and their rows, only `subject`'s when given) as JSON or CSV."""
-        if fmt not in FORMATS:
-            raise InvalidInput(f"export format must be one of {', '.join(FORMATS)}")
+    ) -> Disclosed:
+        """The records (and their rows, only `subject`'s when given); the export, in the
+        format `fmt` the caller will render, is audited."""
         items = [self._item(session, record, subject) for record in records]
-        body = to_json(items) if fmt == "json" else to_csv(items)
         details = {
             "count": len(items),
             "format": fmt,
             "subject": subject or None,
-            "seqs": _ranges([r.seq for r in records]),
+            "seqs": seq_ranges([r.seq for r in records]),
         }
         self._event(session, actor, "audit.exported", request_id, details, endpoint)
-        name = f"cofre-audit-{'subject' if subject else 'records'}.{fmt}"
-        mimetype = "application/json" if fmt == "json" else "text/csv"
-        return ExportFile(name=name, mimetype=mimetype, body=body, count=len(items))
+        return Disclosed(items, subject)
 
     def _item(self, session: Session, record: AuditRecord, subject: str) -> dict[str, Any]:
         rows = self._rows(session, record)
@@ -143,29 +121,7 @@ class Disclosures:
         )
 
 
-def to_json(items: list[dict[str, Any]]) -> str:
-    return json.dumps({"records": items}, indent=2, ensure_ascii=False, default=str)
-
-
-def to_csv(items: list[dict[str, Any]]) -> str:
-    """One line per personal row (or one per record without rows)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for item in items:
-        for row in item["rows"] or [{"row": "", "subject": "", "data": ""}]:
-            line = item | row
-            line["data"] = json.dumps(row["data"], ensure_ascii=False) if row["data"] else ""
-            writer.writerow([_cell(line.get(column)) for column in CSV_COLUMNS])
-    return out.getvalue()
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _ranges(seqs: list[int]) -> list[list[int]]:
+def seq_ranges(seqs: list[int]) -> list[list[int]]:
     """[1,2,3,7,8] -> [[1,3],[7,8]]: a compact, integer-only record of what left."""
     spans: list[list[int]] = []
     for seq in sorted(seqs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, UTCDateTime
@@ -54,18 +54,33 @@ class AuditDataKey(Base):
     """A data key that encrypts personal data in the log, wrapped by a KEK.
 
     Kept outside the hashed records so that re-wrapping (master rotation) and
-    destruction (erasure) leave the chain intact. `pseudonym` is set for a
-    subject's key and null for a per-record key.
+    destruction (erasure, retention) leave the chain intact. `pseudonym` is set
+    for a subject's key and null for a per-record key.
+
+    A subject's key covers one scope: that subject's rows for one model version
+    on one UTC day (see governance/audit/keyscopes.py). `scope` is the digest of
+    that triple while the key is live and null once it is destroyed, so the
+    same scope can open a new key (a new epoch) after an erasure; `model_name`,
+    `model_version` and `window_end` tell retention when every row under the key
+    is past its model's period.
     """
 
     __tablename__ = "audit_data_keys"
+    __table_args__ = (
+        Index("ix_audit_data_keys_retention", "model_name", "model_version", "window_end"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    pseudonym: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    pseudonym: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
     kek_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    scope: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    model_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    destroyed_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class AuditCheckpoint(Base):

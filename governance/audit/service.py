@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import ScalarResult, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
 from governance.audit.chain import GENESIS, canonical_bytes, fields_of, record_hash
+from governance.audit.keyscopes import KeyScope, scope_at
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
 from governance.clock import isoformat, utcnow
 from governance.crypto import signing
@@ -45,6 +47,13 @@ _MOVE_HEAD = (
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
 _INSERT_DATA_KEY = insert(cast(Table, AuditDataKey.__table__))
+_INSERT_SCOPED_KEY_PG = postgresql.insert(
+    cast(Table, AuditDataKey.__table__)
+).on_conflict_do_nothing(index_elements=["scope"])
+_DATA_KEYS = cast(Table, AuditDataKey.__table__).c
+_LIVE_KEYS = select(_DATA_KEYS.id, _DATA_KEYS.scope, _DATA_KEYS.kek_id, _DATA_KEYS.wrapped).where(
+    _DATA_KEYS.scope.in_(bindparam("scopes", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -108,15 +117,15 @@ class AuditLog:
         return hmac.new(key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def _encrypt_rows(
-        self, session: Session, request_id: str, rows: Sequence[PersonalRow]
+        self, session: Session, request_id: str, rows: Sequence[PersonalRow], scope: KeyScope
     ) -> tuple[list[str | None], list[dict[str, str]]]:
         pseudonyms = [self.pseudonym(r.subject_id) if r.subject_id else None for r in rows]
-        keys = self._subject_keys(session, {p for p in pseudonyms if p})
+        keys = self._subject_keys(session, {p for p in pseudonyms if p}, scope)
         anonymous_key: tuple[str, bytes] | None = None
         payload = []
         for index, (row, pseudonym) in enumerate(zip(rows, pseudonyms, strict=True)):
             if pseudonym is None:
-                anonymous_key = anonymous_key or self._new_key(session, None)
+                anonymous_key = anonymous_key or self._new_key(session, None, scope)
                 key_id, key = anonymous_key
             else:
                 key_id, key = keys[pseudonym]
@@ -127,34 +136,49 @@ class AuditLog:
             payload.append({"k": key_id, "c": base64.b64encode(sealed).decode("ascii")})
         return pseudonyms, payload
 
-    def _subject_keys(self, session: Session, pseudonyms: set[str]) -> dict[str, tuple[str, bytes]]:
+    def _subject_keys(
+        self, session: Session, pseudonyms: set[str], scope: KeyScope
+    ) -> dict[str, tuple[str, bytes]]:
+        """The live key of each subject in this scope (one query), new ones where missing."""
+        digests = {scope.digest(p): p for p in pseudonyms}
         found: dict[str, tuple[str, bytes]] = {}
-        if pseudonyms:
-            stmt = select(AuditDataKey).where(AuditDataKey.pseudonym.in_(sorted(pseudonyms)))
-            for row in session.scalars(stmt):
-                found[row.pseudonym or ""] = (row.id, self._unwrap(row))
+        if digests:
+            for row in session.execute(_LIVE_KEYS, {"scopes": sorted(digests)}):
+                found[digests[row.scope]] = (row.id, self._unwrap(row))
         for pseudonym in sorted(pseudonyms - set(found)):
-            found[pseudonym] = self._new_key(session, pseudonym)
+            found[pseudonym] = self._new_key(session, pseudonym, scope)
         return found
 
-    def _new_key(self, session: Session, pseudonym: str | None) -> tuple[str, bytes]:
+    def _new_key(
+        self, session: Session, pseudonym: str | None, scope: KeyScope
+    ) -> tuple[str, bytes]:
         key_id = secrets.token_hex(16)
         key = new_data_key()
         wrapped = self.keyring.wrap(key, data_key_context(key_id))
+        values = {
+            "id": key_id,
+            "pseudonym": pseudonym,
+            "kek_id": wrapped.kek_id,
+            "wrapped": wrapped.blob,
+            "created_at": utcnow(),
+            "scope": scope.digest(pseudonym) if pseudonym else None,
+            "model_name": scope.model_name,
+            "model_version": scope.model_version,
+            "window_end": scope.window_end,
+        }
         # Core, not the unit of work: this runs for every prediction.
-        session.connection().execute(
-            _INSERT_DATA_KEY,
-            {
-                "id": key_id,
-                "pseudonym": pseudonym,
-                "kek_id": wrapped.kek_id,
-                "wrapped": wrapped.blob,
-                "created_at": utcnow(),
-            },
-        )
-        return key_id, key
+        connection = session.connection()
+        if pseudonym is None or connection.dialect.name != "postgresql":
+            connection.execute(_INSERT_DATA_KEY, values)
+            return key_id, key
+        # Another process may open the same scope at the same moment: its key wins
+        # (ON CONFLICT waits for it to commit) and this row is sealed under it.
+        if connection.execute(_INSERT_SCOPED_KEY_PG, values).rowcount:
+            return key_id, key
+        winner = connection.execute(_LIVE_KEYS, {"scopes": [values["scope"]]}).one()
+        return winner.id, self._unwrap(winner)
 
-    def _unwrap(self, row: AuditDataKey) -> bytes:
+    def _unwrap(self, row: Any) -> bytes:
         if row.wrapped is None or row.kek_id is None:
             raise KeyUnavailable("the data key was destroyed (subject erased)")
         return self.keyring.unwrap(WrappedKey(row.kek_id, row.wrapped), data_key_context(row.id))
@@ -205,7 +229,8 @@ class AuditLog:
         request_id = _bounded(event.request_id, 64) or uuid.uuid4().hex
         subjects, payload = (None, None)
         if event.rows is not None:
-            subjects, payload = self._encrypt_rows(session, request_id, event.rows)
+            scope = scope_at(utcnow(), event.model_name, event.model_version)
+            subjects, payload = self._encrypt_rows(session, request_id, event.rows, scope)
         # Every text is cut to its column's size here, before the database sees it:
         # a refused call naming a 10,000-character model is still recorded, and a
         # value the database would refuse cannot fail the batch it shares.
@@ -335,9 +360,11 @@ class AuditLog:
         return None
 
     # -- checkpoints ---------------------------------------------------------------
-    def sign_checkpoint(self, session: Session) -> AuditCheckpoint:
-        """Sign the current head and keep the signature in the database."""
-        seq, head_hash = self.head(session)
+    def sign_checkpoint(
+        self, session: Session, head: tuple[int, str] | None = None
+    ) -> AuditCheckpoint:
+        """Sign the current head (or `head`, a verified earlier one) and keep the signature."""
+        seq, head_hash = head or self.head(session)
         private = self.keyring.secret("audit-signing.key")
         at = isoformat(utcnow())
         message = _checkpoint_message(seq, head_hash, at)

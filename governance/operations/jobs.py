@@ -22,6 +22,7 @@ OUTCOMES = ("running", "ok", "failed")
 BACKUP_JOB = "backup"
 DRILL_JOB = "restore-drill"
 CHECKPOINT_JOB = "audit-checkpoint"
+RETENTION_JOB = "retention"
 RETRAIN_PREFIX = "retrain:"
 MESSAGE_LIMIT = 2000
 

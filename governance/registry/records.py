@@ -66,6 +66,10 @@ class ModelVersion(Base):
     legal_basis: Mapped[str] = mapped_column(Text)
     decision_mode: Mapped[str] = mapped_column(String(16))
     owner: Mapped[str] = mapped_column(String(128), default="")
+    # How long personal data in this version's audit rows is kept (days), and who
+    # receives its decisions: the card's answers to GDPR Art. 30 / LGPD Art. 37.
+    retention_days: Mapped[int] = mapped_column(Integer, default=365)
+    recipients: Mapped[str] = mapped_column(Text, default="")
 
     model: Mapped[RegisteredModel] = relationship(back_populates="versions")
 

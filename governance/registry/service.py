@@ -42,6 +42,8 @@ class ModelCard:
     description: str = ""
     decision_mode: str = "human-reviewed"
     owner: str = ""
+    retention_days: int | None = None  # None: the appliance's default period
+    recipients: str = ""  # who receives the decisions (GDPR Art. 30(1)(d))
 
     def problems(self) -> list[FieldError]:
         found = [
@@ -51,6 +53,9 @@ class ModelCard:
         ]
         if self.decision_mode not in DECISION_MODES:
             found.append(FieldError("decision_mode", f"must be one of {', '.join(DECISION_MODES)}"))
+        days = self.retention_days
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+            found.append(FieldError("retention_days", "a whole number of days, at least 1"))
         return found
 
 
@@ -67,9 +72,12 @@ class PublishRequest:
 class Registry:
     """Registry use cases over an artifact store and the audit log."""
 
-    def __init__(self, store: ArtifactStore, audit: AuditLog) -> None:
+    def __init__(
+        self, store: ArtifactStore, audit: AuditLog, default_retention_days: int = 365
+    ) -> None:
         self.store = store
         self.audit = audit
+        self.default_retention_days = default_retention_days
 
     # -- publish -------------------------------------------------------------------
     def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
@@ -144,6 +152,8 @@ class Registry:
             legal_basis=card.legal_basis,
             decision_mode=card.decision_mode,
             owner=card.owner,
+            retention_days=card.retention_days or self.default_retention_days,
+            recipients=card.recipients,
         )
         session.add(record)
         session.flush()
@@ -161,6 +171,7 @@ class Registry:
                     "estimator": facts.estimator_type,
                     "legal_basis": card.legal_basis,
                     "decision_mode": card.decision_mode,
+                    "retention_days": record.retention_days,
                 },
             ),
         )

@@ -16,11 +16,15 @@ def blueprints() -> list[Blueprint]:
         assets,
         audit,
         auth,
+        compliance,
         dashboard,
         models,
         operations,
+        reviews,
+        subjects,
         traffic,
     )
 
-    modules = (assets, auth, dashboard, audit, models, traffic, accounts, operations)
+    modules = [assets, auth, dashboard, audit, models, traffic, accounts, operations]
+    modules += [subjects, reviews, compliance]
     return [module.blueprint for module in modules]

@@ -72,6 +72,8 @@ def model_card(values: Mapping[str, str]) -> ModelCard:
         description=_text(values, "description"),
         decision_mode=_text(values, "decision_mode") or "human-reviewed",
         owner=_text(values, "owner"),
+        retention_days=optional_int(values, "retention_days"),
+        recipients=_text(values, "recipients"),
     )
 
 

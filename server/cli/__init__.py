@@ -97,6 +97,7 @@ def _register() -> None:
     from server.cli import (
         audit,
         backup,
+        compliance,
         demo,
         init,
         jobs,
@@ -104,7 +105,9 @@ def _register() -> None:
         models,
         predict_batch,
         retrain,
+        reviews,
         serve,
+        subjects,
         users,
     )
 
@@ -120,6 +123,9 @@ def _register() -> None:
         backup,
         jobs,
         retrain,
+        subjects,
+        reviews,
+        compliance,
     ):
         for command in module.commands:
             cli.add_command(command)

@@ -11,6 +11,7 @@ import click
 
 from governance.audit.service import VerifyReport
 from server.cli import CliState, emit_json, pass_state
+from server.exports import audit_file
 
 
 @click.group("audit")
@@ -69,10 +70,9 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 )
 @pass_state
 def checkpoint(state: CliState, out: Path | None) -> None:
-    """Sign the current head of the chain and export it."""
-    cofre = state.services
-    with cofre.write() as session:
-        exported = cofre.audit.export_checkpoint(cofre.audit.sign_checkpoint(session))
+    """Verify the chain since the last checkpoint, then sign its head and export it."""
+    checkpoint, _ = state.services.checkpoints.sign_verified()
+    exported = state.services.audit.export_checkpoint(checkpoint)
     text = json.dumps(exported, indent=2)
     if out:
         out.write_text(text + "\n")
@@ -99,10 +99,10 @@ def export(state: CliState, request_id: str | None, subject_id: str | None, fmt:
         else:
             records = cofre.audit.by_subject(session, subject_id or "")
             subject = cofre.audit.pseudonym(subject_id or "")
-        exported = cofre.disclosures.export(
+        disclosed = cofre.disclosures.export(
             session, state.actor, records, fmt, subject, endpoint="cli"
         )
-    click.echo(exported.body)
+    click.echo(audit_file(disclosed, fmt).body)
 
 
 commands = [audit]

@@ -47,9 +47,10 @@ def list_backups(state: CliState, as_json: bool) -> None:
     for row in rows:
         manifest = row.get("manifest", {})
         drill = row.get("drill", {})
+        chain = "ok" if manifest.get("audit_chain_ok", True) else "BROKEN"
         click.echo(
             f"{row['id']}  {row['size']:>12} bytes  audit@{manifest.get('audit_seq', '?')}  "
-            f"verified={'yes' if row['verified'] else 'no'}  "
+            f"chain={chain}  verified={'yes' if row['verified'] else 'no'}  "
             f"drill={'-' if not drill else ('ok' if drill.get('ok') else 'FAILED')}"
         )
 

@@ -35,6 +35,12 @@ def models() -> None:
 )
 @click.option("--owner", default="")
 @click.option(
+    "--retention-days",
+    type=click.IntRange(min=1),
+    help="Days personal data in its audit rows is kept (default: the appliance's setting).",
+)
+@click.option("--recipients", default="", help="Who receives its decisions (model card).")
+@click.option(
     "--features",
     "features_file",
     type=click.Path(exists=True, path_type=Path),
@@ -53,6 +59,8 @@ def publish(
     description: str,
     decision_mode: str,
     owner: str,
+    retention_days: int | None,
+    recipients: str,
     features_file: Path | None,
     allow_missing: bool,
     aliases: tuple[str, ...],
@@ -65,6 +73,8 @@ def publish(
         description=description,
         decision_mode=decision_mode,
         owner=owner,
+        retention_days=retention_days,
+        recipients=recipients,
     )
     request = PublishRequest(
         name=name,
@@ -151,7 +161,7 @@ def _print_show(data: dict[str, Any]) -> None:
         click.echo(f"  published by {version['published_by']} at {version['published_at']}")
         click.echo(
             f"  purpose: {card['purpose']}  legal basis: {card['legal_basis']}  "
-            f"decision: {card['decision_mode']}"
+            f"decision: {card['decision_mode']}  retention: {card['retention_days']} days"
         )
         click.echo(f"  features: {', '.join(f['name'] for f in version['features'])}")
 

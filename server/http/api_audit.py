@@ -8,6 +8,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from governance.errors import FieldError, InvalidInput
+from server.exports import audit_file
 from server.extension import services
 from server.security.access import current_actor, requires
 
@@ -46,10 +47,11 @@ def subject_export() -> ResponseReturnValue:
 
 
 def _disclosed(session: Any, records: list[Any], subject: str) -> ResponseReturnValue:
-    exported = services().disclosures.export(
+    disclosed = services().disclosures.export(
         session, current_actor(), records, "json", subject, g.request_id, endpoint="api"
     )
-    return Response(exported.body, mimetype="application/json")
+    exported = audit_file(disclosed, "json")
+    return Response(exported.body, mimetype=exported.mimetype)
 
 
 @blueprint.post("/verify")
@@ -66,10 +68,10 @@ def verify() -> ResponseReturnValue:
 @blueprint.post("/checkpoints")
 @requires("audit:verify")
 def sign_checkpoint() -> ResponseReturnValue:
-    """Sign the current head; the answer is the exportable checkpoint."""
+    """Sign the current head once the chain verifies; the answer is the exportable checkpoint."""
     cofre = services()
-    with cofre.write() as session:
-        return jsonify(cofre.audit.export_checkpoint(cofre.audit.sign_checkpoint(session))), 201
+    checkpoint, _ = cofre.checkpoints.sign_verified()
+    return jsonify(cofre.audit.export_checkpoint(checkpoint)), 201
 
 
 @blueprint.get("/checkpoints/latest")

@@ -67,6 +67,8 @@ def _publish_request(name: str) -> PublishRequest:
         description=form.get("description", ""),
         decision_mode=form.get("decision_mode", "human-reviewed"),
         owner=form.get("owner", ""),
+        retention_days=_optional_days(form.get("retention_days", "")),
+        recipients=form.get("recipients", ""),
     )
     aliases = [a for a in form.getlist("alias") if a]
     return PublishRequest(
@@ -77,6 +79,16 @@ def _publish_request(name: str) -> PublishRequest:
         allow_missing=form_bool("allow_missing"),
         aliases=aliases,
     )
+
+
+def _optional_days(text: str) -> int | None:
+    if not text.strip():
+        return None
+    if not text.strip().isdigit():
+        raise InvalidInput(
+            "retention_days must be a number of days", [FieldError("retention_days", "days")]
+        )
+    return int(text)
 
 
 @blueprint.get("/<name>/aliases")

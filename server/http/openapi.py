@@ -121,6 +121,171 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+_STRING = {"type": "string"}
+_SUBJECT_ID = {"type": "string", "minLength": 1, "maxLength": 128}
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_REVIEW = {
+    "type": "object",
+    "required": ["id", "status", "request_id", "row", "model", "version", "due_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "status": {"enum": ["open", "decided"]},
+        "request_id": _STRING,
+        "row": {"type": "integer"},
+        "prediction_seq": {"type": "integer"},
+        "model": _STRING,
+        "version": {"type": "integer"},
+        "sha256": _STRING,
+        "subject": _NULLABLE_STRING,
+        "opened_by": _STRING,
+        "opened_at": _STRING,
+        "due_at": _STRING,
+        "age_days": {"type": "integer"},
+        "overdue": {"type": "boolean"},
+        "reason": _NULLABLE_STRING,
+        "decided_by": _NULLABLE_STRING,
+        "decided_at": _NULLABLE_STRING,
+        "outcome": {"enum": ["upheld", "overturned", None]},
+        "decision_reason": _NULLABLE_STRING,
+        "corrected_output": {},
+        "erased": {"type": "boolean"},
+    },
+}
+_HOLD = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "subject": _STRING,
+        "reason": _STRING,
+        "placed_by": _STRING,
+        "placed_at": _STRING,
+        "released_by": _NULLABLE_STRING,
+        "released_at": _NULLABLE_STRING,
+    },
+}
+SCHEMAS |= {
+    "SubjectRequest": {
+        "type": "object",
+        "required": ["subject_id"],
+        "additionalProperties": False,
+        "properties": {"subject_id": _SUBJECT_ID},
+    },
+    "SubjectExportRequest": {
+        "type": "object",
+        "required": ["subject_id"],
+        "additionalProperties": False,
+        "properties": {"subject_id": _SUBJECT_ID, "format": {"enum": ["json", "csv"]}},
+    },
+    "SubjectReasonRequest": {
+        "type": "object",
+        "required": ["subject_id", "reason"],
+        "additionalProperties": False,
+        "properties": {"subject_id": _SUBJECT_ID, "reason": {"type": "string", "maxLength": 500}},
+    },
+    "SubjectExport": {
+        "type": "object",
+        "required": ["format", "subject", "processing", "decisions"],
+        "properties": {
+            "format": {"const": "cofre-subject-export-1"},
+            "generated_at": _STRING,
+            "subject": {"type": "object"},
+            "controller": {"type": "object"},
+            "processing": {"type": "array", "items": {"type": "object"}},
+            "decisions": {"type": "array", "items": {"type": "object"}},
+            "legal_holds": {"type": "array", "items": {"type": "object"}},
+            "requests": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Erasure": {
+        "type": "object",
+        "required": ["subject", "keys_destroyed", "already_erased", "seq"],
+        "properties": {
+            "subject": _STRING,
+            "keys_destroyed": {"type": "integer"},
+            "already_erased": {"type": "boolean"},
+            "seq": {"type": "integer"},
+            "at": _STRING,
+        },
+    },
+    "Hold": _HOLD,
+    "SubjectStatus": {
+        "type": "object",
+        "properties": {
+            "subject": _STRING,
+            "known": {"type": "boolean"},
+            "held": {"type": "boolean"},
+            "live_keys": {"type": "integer"},
+            "destroyed_keys": {"type": "integer"},
+            "holds": {"type": "array", "items": _HOLD},
+            "events": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "RetentionPlan": {
+        "type": "object",
+        "properties": {
+            "at": _STRING,
+            "dry_run": {"type": "boolean"},
+            "due": {"type": "integer"},
+            "shredded": {"type": "integer"},
+            "versions": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "ReviewRequest": {
+        "type": "object",
+        "required": ["row", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "row": {"type": "integer", "minimum": 0},
+            "reason": {"type": "string", "maxLength": 2000},
+        },
+    },
+    "ReviewDecisionRequest": {
+        "type": "object",
+        "required": ["outcome", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "outcome": {"enum": ["upheld", "overturned"]},
+            "reason": {"type": "string", "maxLength": 2000},
+            "corrected_output": {},
+        },
+    },
+    "Review": _REVIEW,
+    "ReviewList": {
+        "type": "object",
+        "properties": {"reviews": {"type": "array", "items": _REVIEW}},
+    },
+    "Explanation": {
+        "type": "object",
+        "required": ["method", "output", "base_value", "contributions"],
+        "properties": {
+            "request_id": _STRING,
+            "row": {"type": "integer"},
+            "model": _STRING,
+            "version": {"type": "integer"},
+            "sha256": _STRING,
+            "decided_at": _STRING,
+            "input": {"type": "object"},
+            "recorded_output": {},
+            "method": _STRING,
+            "output": {"type": "number"},
+            "output_space": _STRING,
+            "target": {},
+            "base_value": {"type": "number"},
+            "contributions": {"type": "object", "additionalProperties": {"type": "number"}},
+            "baseline": _STRING,
+        },
+    },
+    "RecordOfProcessing": {
+        "type": "object",
+        "properties": {
+            "format": {"const": "cofre-ropa-1"},
+            "generated_at": _STRING,
+            "controller": {"type": "object"},
+            "activities": {"type": "array", "items": {"type": "object"}},
+            "security_measures": {"type": "object"},
+        },
+    },
+}
 # (method, rule) -> (request schema or content, response schema)
 BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("post", "/api/v1/models/<name>/predict"): (
@@ -140,6 +305,36 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         "InferResponse",
     ),
     ("post", "/api/v1/models/<name>/versions"): ({"multipart/form-data": None}, None),
+    ("post", "/api/v1/subjects/export"): (
+        {"application/json": "SubjectExportRequest"},
+        "SubjectExport",
+    ),
+    ("post", "/api/v1/subjects/erasure"): ({"application/json": "SubjectReasonRequest"}, "Erasure"),
+    ("post", "/api/v1/subjects/status"): ({"application/json": "SubjectRequest"}, "SubjectStatus"),
+    ("post", "/api/v1/subjects/holds"): ({"application/json": "SubjectReasonRequest"}, "Hold"),
+    ("post", "/api/v1/subjects/holds/release"): ({"application/json": "SubjectRequest"}, "Hold"),
+    ("get", "/api/v1/subjects/retention"): (None, "RetentionPlan"),
+    ("post", "/api/v1/predictions/<request_id>/reviews"): (
+        {"application/json": "ReviewRequest"},
+        "Review",
+    ),
+    ("get", "/api/v1/predictions/<request_id>/explanation"): (None, "Explanation"),
+    ("get", "/api/v1/reviews"): (None, "ReviewList"),
+    ("get", "/api/v1/reviews/<int:review_id>"): (None, "Review"),
+    ("post", "/api/v1/reviews/<int:review_id>/decision"): (
+        {"application/json": "ReviewDecisionRequest"},
+        "Review",
+    ),
+    ("get", "/api/v1/compliance/ropa"): (None, "RecordOfProcessing"),
+}
+# (method, rule) -> query parameters: name -> (schema, description)
+QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
+    ("get", "/api/v1/predictions/<request_id>/explanation"): {
+        "row": ({"type": "integer", "minimum": 0, "default": 0}, "the row of the prediction")
+    },
+    ("get", "/api/v1/reviews"): {
+        "status": ({"enum": ["open", "decided"]}, "only reviews in this state")
+    },
 }
 
 
@@ -182,7 +377,11 @@ def _operation(app: Flask, rule: Any, method: str) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": f"{method}:{rule.rule}",
         "summary": ((view.__doc__ or rule.endpoint).strip().splitlines() or [""])[0],
-        "parameters": [_parameter(conv, name) for conv, name in _CONVERTER.findall(rule.rule)],
+        "parameters": [_parameter(conv, name) for conv, name in _CONVERTER.findall(rule.rule)]
+        + [
+            {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+            for name, (schema, text) in QUERIES.get((method, rule.rule), {}).items()
+        ],
         "responses": _responses(rule.rule, method),
         "x-cofre-permission": permission,
     }

@@ -12,13 +12,12 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import current_app, g, request
 from werkzeug.wrappers import Response
 
-from governance.accounts.logins import LiveSession, Logins, SessionPolicy
+from governance.accounts.logins import LiveSession, Logins
 from governance.errors import PermissionDenied
 from server.extension import services
 from server.security.access import is_door
@@ -34,12 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def logins() -> Logins:
-    cofre = services()
-    policy = SessionPolicy(
-        idle=timedelta(minutes=cofre.settings.session_idle_minutes),
-        absolute=timedelta(hours=cofre.settings.session_absolute_hours),
-    )
-    return Logins(cofre.accounts, cofre.audit, policy)
+    return services().logins
 
 
 def cookie_name() -> str:

@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 from flask import Response, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from governance.audit.search import AuditSearch
 from governance.audit.verifications import last_verification, record_verification
 from server.admin import forms
 from server.admin.pages import admin_blueprint, render
+from server.exports import audit_file, check_format
 from server.extension import services
 from server.security.access import current_actor, requires
 
@@ -29,7 +29,7 @@ OUTCOMES = ("ok", "denied", "rejected", "error", "failed")
 def search() -> ResponseReturnValue:
     cofre, query = services(), forms.audit_query(request.args)
     with cofre.read() as session:
-        search = AuditSearch()
+        search = cofre.audit_search
         page = search.page(session, query, forms.page_number(request.args), PER_PAGE)
         return render(
             "admin/audit/search.html",
@@ -56,7 +56,7 @@ def search_submit() -> ResponseReturnValue:
 def record(seq: int) -> ResponseReturnValue:
     cofre = services()
     with cofre.write() as session:
-        search = AuditSearch()
+        search = cofre.audit_search
         found = search.record(session, seq)
         rows = cofre.disclosures.view(session, current_actor(), found, g.request_id)
         last, names = search.last_seq(session), search.caller_names(session)
@@ -93,16 +93,13 @@ def export() -> ResponseReturnValue:
     subject_id = request.form.get("subject_id", "").strip()
     pseudonym = cofre.audit.pseudonym(subject_id) if subject_id else ""
     query = forms.audit_query(request.form, pseudonym)
+    fmt = check_format(request.form.get("format", "json"))
     with cofre.write() as session:
-        records = AuditSearch().matching(session, query)
-        exported = cofre.disclosures.export(
-            session,
-            current_actor(),
-            records,
-            request.form.get("format", "json"),
-            query.subject,
-            g.request_id,
+        records = cofre.audit_search.matching(session, query)
+        disclosed = cofre.disclosures.export(
+            session, current_actor(), records, fmt, query.subject, g.request_id
         )
+    exported = audit_file(disclosed, fmt)
     response = Response(exported.body, mimetype=exported.mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{exported.name}"'
+    response.headers["Content-Disposition"] = exported.disposition()
     return response

@@ -12,6 +12,12 @@ from server.security import sessions
 from server.security.access import public
 
 blueprint = admin_blueprint("admin_auth")
+# What the sign-in form says for each refusal (governance.accounts.logins.LoginRefused).
+REFUSALS = {
+    "credentials": "Unknown user or wrong password.",
+    "throttled": "Too many failed sign-ins. Wait a few minutes and try again.",
+    "no-access": "This account has no access to the admin pages.",
+}
 
 
 @blueprint.get("/login")
@@ -38,7 +44,7 @@ def login_submit() -> ResponseReturnValue:
             request_id=g.request_id,
         )
     if isinstance(result, LoginRefused):
-        return _login_page(429 if result.reason == "throttled" else 401, result.message)
+        return _login_page(429 if result.reason == "throttled" else 401, REFUSALS[result.reason])
     response = redirect(_next_path(), 303)
     sessions.set_session_cookie(response, result.token)
     response.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/admin/login")

@@ -82,5 +82,6 @@ def test_jobs_run_records_and_lists(runner: CliRunner) -> None:
         "backup": "ok",
         "restore-drill": "ok",
         "audit-checkpoint": None,  # scheduled, not run yet
+        "retention": None,
     }
     assert runner.invoke(cli, ["jobs", "run", "nonsense"]).exit_code == 1

@@ -54,6 +54,8 @@ def test_publish_by_multipart(client: FlaskClient, publisher: Headers) -> None:
         description="d",
         owner="team",
         decision_mode="automated",
+        retention_days="90",
+        recipients="credit desk",
         alias=["production", "staging"],
     )
     assert response.status_code == 201, response.json
@@ -66,6 +68,8 @@ def test_publish_by_multipart(client: FlaskClient, publisher: Headers) -> None:
         "legal_basis": CARD["legal_basis"],
         "decision_mode": "automated",
         "owner": "team",
+        "retention_days": 90,
+        "recipients": "credit desk",
     }
     assert body["aliases"] == ["production", "staging"]
     assert _publish(client, publisher).json["version"] == 2

@@ -36,7 +36,12 @@ def test_roles_on_backups(client: FlaskClient, api_key: Keys) -> None:
 
 def test_jobs_endpoint_lists_schedule_and_history(client: FlaskClient, api_key: Keys) -> None:
     body = client.get("/api/v1/operations/jobs", headers=api_key("publisher")).get_json()
-    assert {j["job"] for j in body["jobs"]} == {"backup", "restore-drill", "audit-checkpoint"}
+    assert {j["job"] for j in body["jobs"]} == {
+        "backup",
+        "restore-drill",
+        "audit-checkpoint",
+        "retention",
+    }
     assert all(j["next_run"] for j in body["jobs"]) and body["runs"] == []
 
 

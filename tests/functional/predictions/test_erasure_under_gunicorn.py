@@ -1,0 +1,186 @@
+"""A subject's rights under real Gunicorn, on SQLite and PostgreSQL: scored through the
+native door (several worker processes) and the batch CLI, found by export; erased, their
+rows are unreadable in every export while `cofre audit verify` passes; scored again
+afterwards; a legal hold blocks the erasure.
+
+The MLflow (`params.subject_ids`) and Open Inference doors join this test when the
+prediction core's door change reaches main."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sklearn.datasets import load_iris
+
+from governance.accounts.actor import SYSTEM
+from governance.registry.service import PublishRequest
+from server import create_app
+from server.container import Container
+from server.setup import initialise
+from tests.conftest import services_of
+from tests.support.gunicorn import cofre_env, served
+from tests.support.models import CARD, iris_classifier
+
+pytestmark = pytest.mark.functional
+FEATURES, _ = load_iris(return_X_y=True, as_frame=True)
+PERSON = "cpf-123.456.789-00"
+
+
+@dataclass
+class Appliance:
+    url: str
+    cofre: Container
+    settings: dict[str, Any]
+    predictor: dict[str, str]
+    auditor: dict[str, str]
+
+
+@pytest.fixture
+def appliance(tmp_path: Path, database_url: str) -> Iterator[Appliance]:
+    settings = {
+        "home": str(tmp_path / "home"),
+        "key_dir": str(tmp_path / "keys"),
+        "database_url": database_url,
+        "log_json": False,
+    }
+    cofre = services_of(create_app(settings))
+    initialise(cofre, SYSTEM, "admin", "functional tests password")
+    with cofre.write() as session:
+        cofre.registry.publish(
+            session,
+            SYSTEM,
+            PublishRequest(
+                name="iris", artifact=iris_classifier(), card=CARD, aliases=["production"]
+            ),
+        )
+        predictor = cofre.accounts.create_key(session, SYSTEM, "svc", "predictor").secret
+        auditor = cofre.accounts.create_key(session, SYSTEM, "dpo", "auditor").secret
+    try:
+        with served(settings, tmp_path, workers=2) as url:
+            yield Appliance(
+                url,
+                cofre,
+                settings,
+                {"Authorization": f"Bearer {predictor}"},
+                {"Authorization": f"Bearer {auditor}"},
+            )
+    finally:
+        cofre.close()
+
+
+def _call(url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def _native(appliance: Appliance, subjects: list[str | None]) -> str:
+    rows = FEATURES.iloc[: len(subjects)].to_dict(orient="records")
+    status, answer = _call(
+        f"{appliance.url}/api/v1/models/iris/predict",
+        {"instances": rows, "subject_ids": subjects},
+        appliance.predictor,
+    )
+    assert status == 200, answer
+    return str(answer["request_id"])
+
+
+def _batch(appliance: Appliance, tmp_path: Path) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    people = [PERSON if i % 2 == 0 else f"other-{i}" for i in range(6)]
+    FEATURES.iloc[:6].assign(person=people).to_csv(source, index=False)
+    command = [
+        str(Path(sys.executable).with_name("cofre")),
+        "predict-batch",
+        "iris",
+        str(source),
+        str(target),
+        "--subject-column",
+        "person",
+    ]
+    done = subprocess.run(
+        command, env=cofre_env(appliance.settings), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _export(appliance: Appliance, subject: str = PERSON) -> dict[str, Any]:
+    status, document = _call(
+        f"{appliance.url}/api/v1/subjects/export", {"subject_id": subject}, appliance.auditor
+    )
+    assert status == 200, document
+    return dict(document)
+
+
+def _verify(appliance: Appliance) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("cofre")), "audit", "verify"]
+    return subprocess.run(
+        command, env=cofre_env(appliance.settings), capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_subject_is_found_erased_and_scored_again(appliance: Appliance, tmp_path: Path) -> None:
+    native = [_native(appliance, [PERSON]) for _ in range(4)]  # across the workers
+    shared = _native(appliance, [PERSON, "someone-else"])
+    _batch(appliance, tmp_path)
+    decisions = _export(appliance)["decisions"]
+    endpoints = sorted(d["endpoint"] for d in decisions)
+    assert endpoints == ["batch"] * 3 + ["native"] * 5
+    assert {d["request_id"] for d in decisions} >= {*native, shared}
+    assert all(d["input"] and not d["erased"] for d in decisions)
+
+    status, hold = _call(
+        f"{appliance.url}/api/v1/subjects/holds",
+        {"subject_id": PERSON, "reason": "case 12"},
+        appliance.auditor,
+    )
+    assert status == 201, hold
+    status, refused = _call(
+        f"{appliance.url}/api/v1/subjects/erasure",
+        {"subject_id": PERSON, "reason": "request 1"},
+        appliance.auditor,
+    )
+    assert status == 409 and "legal hold" in refused["detail"]
+    _call(
+        f"{appliance.url}/api/v1/subjects/holds/release", {"subject_id": PERSON}, appliance.auditor
+    )
+    status, erased = _call(
+        f"{appliance.url}/api/v1/subjects/erasure",
+        {"subject_id": PERSON, "reason": "request 1"},
+        appliance.auditor,
+    )
+    assert status == 200 and erased["keys_destroyed"] >= 1, erased
+
+    after = _export(appliance)["decisions"]
+    assert len(after) == 8 and all(d["erased"] and d["input"] is None for d in after)
+    status, records = _call(
+        f"{appliance.url}/api/v1/audit/subjects/export", {"subject_id": PERSON}, appliance.auditor
+    )
+    assert status == 200
+    assert all(row["data"] == {"erased": True} for r in records["records"] for row in r["rows"])
+    other = _export(appliance, "someone-else")["decisions"]
+    assert other[0]["input"] and not other[0]["erased"]
+    verified = _verify(appliance)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    again = _native(appliance, [PERSON])
+    latest = {d["request_id"]: d for d in _export(appliance)["decisions"]}
+    assert latest[again]["input"] and not latest[again]["erased"]
+    assert all(latest[r]["erased"] for r in native)
+    assert _verify(appliance).returncode == 0
