@@ -39,6 +39,7 @@ from governance.errors import (
 from governance.registry.loading import load_trusted
 from governance.registry.records import ModelVersion
 from governance.registry.service import Registry
+from governance.subjects.explanations import explain
 from server import metrics
 from server.inference.cache import LruCache, TtlCache
 from server.inference.table import Schema, Table, to_model_input
@@ -47,7 +48,9 @@ log = logging.getLogger("cofre.inference")
 MAX_SUBJECT_ID = 128
 MAX_PURPOSE = 256
 PERMISSION = "predict"
-MAX_VERSION = 2**31 - 1  # the registry's version column is a 32-bit integer
+MAX_VERSION = 2**31 - 1
+# Model-agnostic explanations cost about a second per row with thirty features.
+MAX_EXPLAINED_ROWS = 20  # the registry's version column is a 32-bit integer
 _VERSION_TEXT = re.compile(r"[0-9]{1,10}")
 
 
@@ -96,6 +99,7 @@ class Decoded:
     purpose: str | None = None
     want_proba: bool = True
     proba_required: bool = False  # the client named the probabilities as an output
+    explain: bool = False  # also each feature's contribution to each row's output
     wire: Any = None
 
 
@@ -119,6 +123,7 @@ class PredictionResult:
     probabilities: list[list[float]] | None
     classes: list[Any] | None
     decoded: Decoded
+    explanations: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +208,8 @@ class Predictor:
             raise PermissionDenied("this API key receives labels only, not probabilities")
         features, rows = to_model_input(decoded.table, served.schema, self.limits.max_rows)
         with_proba = served.has_proba and decoded.want_proba and not actor.labels_only
-        labels, proba = _score(self.estimator(served), features, with_proba)
+        estimator = self.estimator(served)
+        labels, proba = _score(estimator, features, with_proba)
         result = PredictionResult(
             call.request_id,
             served.name,
@@ -213,6 +219,7 @@ class Predictor:
             proba,
             served.classes if proba is not None else None,
             decoded,
+            _explanations(estimator, served, rows) if decoded.explain else None,
         )
         latency_ms = int((time.perf_counter() - started) * 1000)
         self.writer.append(_success_event(actor, call, decoded, served, rows, result, latency_ms))
@@ -296,6 +303,19 @@ def _snapshot(record: ModelVersion) -> ServedVersion:
     )
 
 
+def _explanations(
+    estimator: Any, served: ServedVersion, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each row's explanation by the version answering it, computed before the answer
+    is recorded, so an answer is never served without what it promised."""
+    if len(rows) > MAX_EXPLAINED_ROWS:
+        raise InvalidInput(
+            f"explanations are given for at most {MAX_EXPLAINED_ROWS} rows per request",
+            [FieldError("explain", f"at most {MAX_EXPLAINED_ROWS} rows")],
+        )
+    return [e.as_dict() for e in explain(estimator, served.schema.names, rows)]
+
+
 def _check_context(decoded: Decoded) -> None:
     errors: list[FieldError] = []
     subject_ids, purpose = decoded.subject_ids, decoded.purpose
@@ -342,7 +362,12 @@ def _success_event(
         artifact_sha256=served.sha256,
         purpose=decoded.purpose,
         rows=personal,
-        details={"rows": len(rows), "latency_ms": latency_ms, "path": call.path},
+        details={
+            "rows": len(rows),
+            "latency_ms": latency_ms,
+            "path": call.path,
+            "explained": result.explanations is not None,
+        },
     )
 
 

@@ -18,7 +18,7 @@ ENVELOPES = ("instances", "dataframe_split")
 CONTEXT = ("subject_ids", "purpose")
 
 
-def decode(body: bytes) -> Decoded:
+def decode(body: bytes, explain: str | None = None) -> Decoded:
     data = strict_json.loads(body)
     if not isinstance(data, dict):
         raise MalformedInput("the body must be a JSON object")
@@ -34,6 +34,7 @@ def decode(body: bytes) -> Decoded:
         table=table,
         subject_ids=optional_list(data, "subject_ids"),
         purpose=data.get("purpose"),
+        explain=_flag(explain, "explain"),
     )
 
 
@@ -48,7 +49,17 @@ def encode(result: PredictionResult) -> dict[str, Any]:
     if result.probabilities is not None:
         answer["classes"] = result.classes
         answer["probabilities"] = result.probabilities
+    if result.explanations is not None:
+        answer["explanations"] = result.explanations
     return answer
+
+
+def _flag(text: str | None, name: str) -> bool:
+    if text is None or text.lower() in ("false", "0"):
+        return False
+    if text.lower() in ("true", "1"):
+        return True
+    raise InvalidInput(f"{name} must be true or false", [FieldError(name, "true or false")])
 
 
 # -- shared with the MLflow body ---------------------------------------------------------

@@ -1,10 +1,8 @@
 """A subject's rights under real Gunicorn, on SQLite and PostgreSQL: scored through the
-native door (several worker processes) and the batch CLI, found by export; erased, their
+native door (several worker processes), the MLflow door (`params.subject_ids`), the Open
+Inference door (`parameters.subject_ids`) and the batch CLI, found by export; erased, their
 rows are unreadable in every export while `cofre audit verify` passes; scored again
-afterwards; a legal hold blocks the erasure.
-
-The MLflow (`params.subject_ids`) and Open Inference doors join this test when the
-prediction core's door change reaches main."""
+afterwards; a legal hold blocks the erasure."""
 
 from __future__ import annotations
 
@@ -101,6 +99,26 @@ def _native(appliance: Appliance, subjects: list[str | None]) -> str:
     return str(answer["request_id"])
 
 
+def _mlflow(appliance: Appliance) -> None:
+    rows = FEATURES.iloc[:1].to_dict(orient="records")
+    status, answer = _call(
+        f"{appliance.url}/api/v1/models/iris/invocations",
+        {"dataframe_records": rows, "params": {"subject_ids": [PERSON]}},
+        appliance.predictor,
+    )
+    assert status == 200, answer
+
+
+def _v2(appliance: Appliance) -> None:
+    values = FEATURES.iloc[0].tolist()
+    body = {
+        "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [1, 4], "data": values}],
+        "parameters": {"subject_ids": [PERSON]},
+    }
+    status, answer = _call(f"{appliance.url}/v2/models/iris/infer", body, appliance.predictor)
+    assert status == 200, answer
+
+
 def _batch(appliance: Appliance, tmp_path: Path) -> None:
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
     people = [PERSON if i % 2 == 0 else f"other-{i}" for i in range(6)]
@@ -138,10 +156,12 @@ def _verify(appliance: Appliance) -> subprocess.CompletedProcess[str]:
 def test_a_subject_is_found_erased_and_scored_again(appliance: Appliance, tmp_path: Path) -> None:
     native = [_native(appliance, [PERSON]) for _ in range(4)]  # across the workers
     shared = _native(appliance, [PERSON, "someone-else"])
+    _mlflow(appliance)
+    _v2(appliance)
     _batch(appliance, tmp_path)
     decisions = _export(appliance)["decisions"]
     endpoints = sorted(d["endpoint"] for d in decisions)
-    assert endpoints == ["batch"] * 3 + ["native"] * 5
+    assert endpoints == ["batch"] * 3 + ["mlflow"] + ["native"] * 5 + ["v2"]
     assert {d["request_id"] for d in decisions} >= {*native, shared}
     assert all(d["input"] and not d["erased"] for d in decisions)
 
@@ -168,7 +188,7 @@ def test_a_subject_is_found_erased_and_scored_again(appliance: Appliance, tmp_pa
     assert status == 200 and erased["keys_destroyed"] >= 1, erased
 
     after = _export(appliance)["decisions"]
-    assert len(after) == 8 and all(d["erased"] and d["input"] is None for d in after)
+    assert len(after) == 10 and all(d["erased"] and d["input"] is None for d in after)
     status, records = _call(
         f"{appliance.url}/api/v1/audit/subjects/export", {"subject_id": PERSON}, appliance.auditor
     )

@@ -387,3 +387,30 @@ def test_forest_labels_from_one_pass_equal_predict(
     ).json
     assert answer["predictions"] == forest.predict(IRIS).tolist()
     assert np.allclose(answer["probabilities"], forest.predict_proba(IRIS))
+
+
+def test_explain_true_answers_each_rows_contributions(
+    client: FlaskClient, predictor: dict[str, str], cofre: Container
+) -> None:
+    rows = CANCER.iloc[:3]
+    answer = client.post(
+        "/api/v1/models/breast-cancer/predict?explain=true",
+        json={"instances": rows.to_dict(orient="records")},
+        headers=predictor,
+    )
+    assert answer.status_code == 200, answer.json
+    explanations = answer.json["explanations"]
+    decision = _estimator(cancer_pipeline()).decision_function(rows)
+    for explained, expected in zip(explanations, decision, strict=True):
+        total = explained["base_value"] + sum(explained["contributions"].values())
+        assert abs(total - expected) < 1e-6 and explained["method"]
+        assert set(explained["contributions"]) == set(CANCER.columns)
+    with cofre.read() as session:
+        record = cofre.audit.by_request(session, answer.json["request_id"])[0]
+        assert record.details["explained"] is True
+    bad = client.post(
+        "/api/v1/models/iris/predict?explain=perhaps",
+        json={"instances": INSTANCES},
+        headers=predictor,
+    )
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "explain"
