@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from governance.accounts.actor import ANONYMOUS, Actor
@@ -45,6 +47,11 @@ from server.inference.cache import LruCache, TtlCache
 from server.inference.table import Schema, Table, to_model_input
 
 log = logging.getLogger("cofre.inference")
+# The core gives an estimator fitted on named columns a plain array in the fitted
+# order, after checking the names itself (`Predictor._input_schema`);
+# scikit-learn's warning about the missing names would come with every request.
+FEATURE_NAMES_WARNING = "X does not have valid feature names"
+warnings.filterwarnings("ignore", message=FEATURE_NAMES_WARNING, category=UserWarning)
 MAX_SUBJECT_ID = 128
 MAX_PURPOSE = 256
 PERMISSION = "predict"
@@ -151,6 +158,7 @@ class Predictor:
         self.classify = classify
         self.estimators: LruCache[Any] = LruCache(limits.cache_size)
         self._served: TtlCache[ServedVersion] = TtlCache(limits.alias_ttl_seconds)
+        self._takes_arrays: dict[tuple[str, int, str], bool] = {}
 
     # -- resolving --------------------------------------------------------------------
     def served_version(
@@ -172,6 +180,20 @@ class Predictor:
         return self.estimators.get_or_load(
             (served.name, served.version, served.sha256), lambda: self._load(served)
         )
+
+    def _input_schema(self, served: ServedVersion, estimator: Any) -> Schema:
+        """The schema to build the estimator's input with: as recorded, or unnamed
+        (a plain float array) when the estimator answers an array exactly as it
+        answers a DataFrame. scikit-learn validates a DataFrame's names and dtypes
+        on every call, three times the cost of a one-row logistic regression; the
+        core has checked the names already and puts the columns in fitted order."""
+        if not served.schema.named:
+            return served.schema
+        key = (served.name, served.version, served.sha256)
+        takes_arrays = self._takes_arrays.get(key)
+        if takes_arrays is None:
+            takes_arrays = self._takes_arrays[key] = _answers_arrays_alike(estimator, served.schema)
+        return replace(served.schema, named=False) if takes_arrays else served.schema
 
     def _load(self, served: ServedVersion) -> Any:
         plaintext = self.registry.store.get(
@@ -206,9 +228,10 @@ class Predictor:
         _check_context(decoded)
         if decoded.proba_required and actor.labels_only:
             raise PermissionDenied("this API key receives labels only, not probabilities")
-        features, rows = to_model_input(decoded.table, served.schema, self.limits.max_rows)
-        with_proba = served.has_proba and decoded.want_proba and not actor.labels_only
         estimator = self.estimator(served)
+        schema = self._input_schema(served, estimator)
+        features, rows = to_model_input(decoded.table, schema, self.limits.max_rows)
+        with_proba = served.has_proba and decoded.want_proba and not actor.labels_only
         labels, proba = _score(estimator, features, with_proba)
         result = PredictionResult(
             call.request_id,
@@ -401,6 +424,30 @@ def _score(
         # category): a client problem. The message may quote input, so it stays in logs.
         log.info("model refused input: %s", type(exc).__name__)
         raise InvalidInput("the model could not score this input") from None
+
+
+def _answers_arrays_alike(estimator: Any, schema: Schema) -> bool:
+    """True when a float array gets the same answers as a DataFrame of the same rows.
+
+    Probed once per loaded version on a few rows of the schema's width: all-float
+    schemas only; any error, or any difference, keeps the DataFrame (a column
+    transformer selecting columns by name needs it)."""
+    if set(schema.dtypes) != {"float64"}:
+        return False
+    probe = np.linspace(-1.0, 1.0, 3 * len(schema.names)).reshape(3, len(schema.names))
+    frame = pd.DataFrame(probe, columns=list(schema.names))
+    try:
+        for method in ("predict", "predict_proba"):
+            if hasattr(estimator, method):
+                by_name, by_position = (
+                    getattr(estimator, method)(frame),
+                    getattr(estimator, method)(probe),
+                )
+                if not np.array_equal(np.asarray(by_name), np.asarray(by_position)):
+                    return False
+    except Exception:  # the estimator cannot take arrays (or this probe): keep names
+        return False
+    return True
 
 
 def _argmax_predicts(estimator: Any) -> bool:
