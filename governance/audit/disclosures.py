@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
 from governance.audit.records import AuditRecord
-from governance.audit.service import AuditEvent, AuditLog
+from governance.audit.service import AuditEvent, AuditLog, row_key_ids
 from governance.errors import KeyUnavailable
 
 
@@ -102,7 +102,7 @@ class Disclosures:
         try:
             return self.audit.decrypt_payload(session, record)
         except KeyUnavailable:
-            return [{"unavailable": True} for _ in record.payload or []]
+            return [{"unavailable": True} for _ in row_key_ids(record)]
 
     def _event(
         self,

@@ -32,8 +32,9 @@ class AuditRecord(Base):
     purpose: Mapped[str | None] = mapped_column(String(256), nullable=True)
     # Pseudonyms (keyed HMAC) of the subjects the request is about, one per row.
     subjects: Mapped[list[str | None] | None] = mapped_column(JSON, nullable=True)
-    # Encrypted inputs/outputs: [{"k": data key id, "c": base64 ciphertext}, ...].
-    payload: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    # Encrypted inputs/outputs: [{"k": data key id, "c": base64 ciphertext}, ...], one
+    # entry per row, or one entry {"k", "c", "rows": n} sealing n rows together.
+    payload: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     # Non-personal facts about the event (alias moved from/to, error summary, rows).
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
@@ -32,9 +33,12 @@ from governance.clock import isoformat, utcnow
 from governance.crypto import signing
 from governance.crypto.envelope import new_data_key, open_sealed, seal
 from governance.crypto.keyring import KeyRing, WrappedKey
+from governance.db import undo_on_rollback
 from governance.errors import KeyUnavailable, NotFound
 
 CHECKPOINT_FORMAT = "cofre-checkpoint-1"
+# The scope of the keys sealing rows about no one in particular (pseudonyms are hex).
+ANONYMOUS_SCOPE = "-"
 
 # The hot path's statements, built once: on the tables (plain Core, not the ORM's
 # bulk-insert machinery), and reused, so SQLAlchemy neither rebuilds them nor
@@ -109,32 +113,70 @@ class AuditLog:
 
     def __init__(self, keyring: KeyRing) -> None:
         self.keyring = keyring
+        self._pseudonym_secret: bytes | None = None
+        self._day_keys: dict[str, tuple[str, bytes]] = {}
+        self._day_keys_lock = threading.Lock()
 
     # -- personal data ----------------------------------------------------------
     def pseudonym(self, subject_id: str) -> str:
         """Keyed HMAC of a subject id: stable for search, useless without the key."""
-        key = self.keyring.secret("pseudonym.key")
-        return hmac.new(key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.new(
+            self._pseudonym_key(), subject_id.encode("utf-8"), hashlib.sha256
+        ).hexdigest()
+
+    def _pseudonym_key(self) -> bytes:
+        # Read once per process: every row about a subject needs it, and it never
+        # changes (a new pseudonym key would orphan every record's subjects).
+        if self._pseudonym_secret is None:
+            self._pseudonym_secret = self.keyring.secret("pseudonym.key")
+        return self._pseudonym_secret
 
     def _encrypt_rows(
         self, session: Session, request_id: str, rows: Sequence[PersonalRow], scope: KeyScope
-    ) -> tuple[list[str | None], list[dict[str, str]]]:
+    ) -> tuple[list[str | None] | None, list[dict[str, Any]]]:
+        """(pseudonyms, payload). Rows about nobody in particular share the day's key
+        of the model version; when every row is such a row they are sealed together,
+        once, as one block (a 100-row request is one seal, not a hundred)."""
         pseudonyms = [self.pseudonym(r.subject_id) if r.subject_id else None for r in rows]
+        if not any(pseudonyms):
+            key_id, key = self._anonymous_key(session, scope)
+            plain = json.dumps([r.data for r in rows], separators=(",", ":"), ensure_ascii=False)
+            sealed = seal(key, plain.encode("utf-8"), _block_aad(request_id, len(rows), key_id))
+            entry = {"k": key_id, "c": base64.b64encode(sealed).decode("ascii"), "rows": len(rows)}
+            return pseudonyms, [entry]
         keys = self._subject_keys(session, {p for p in pseudonyms if p}, scope)
-        anonymous_key: tuple[str, bytes] | None = None
         payload = []
         for index, (row, pseudonym) in enumerate(zip(rows, pseudonyms, strict=True)):
-            if pseudonym is None:
-                anonymous_key = anonymous_key or self._new_key(session, None, scope)
-                key_id, key = anonymous_key
-            else:
-                key_id, key = keys[pseudonym]
+            key_id, key = keys[pseudonym] if pseudonym else self._anonymous_key(session, scope)
             # Plain JSON, not the canonical form: inputs hold floats, and only the
             # ciphertext enters the chain hash.
             plain = json.dumps(row.data, separators=(",", ":"), ensure_ascii=False)
             sealed = seal(key, plain.encode("utf-8"), _row_aad(request_id, index, key_id))
             payload.append({"k": key_id, "c": base64.b64encode(sealed).decode("ascii")})
         return pseudonyms, payload
+
+    def _anonymous_key(self, session: Session, scope: KeyScope) -> tuple[str, bytes]:
+        """The model version's key of the day for rows without a subject, kept in
+        memory once known: no statement per request. Never erased (it is nobody's),
+        it is shredded by retention once its day is past, like a subject's."""
+        digest = scope.digest(ANONYMOUS_SCOPE)
+        with self._day_keys_lock:
+            cached = self._day_keys.get(digest)
+        if cached is not None:
+            return cached
+        found = session.execute(_LIVE_KEYS, {"scopes": [digest]}).first()
+        key = (found.id, self._unwrap(found)) if found else self._new_key(session, None, scope)
+        with self._day_keys_lock:
+            if len(self._day_keys) > 4096:  # yesterday's scopes: never asked for again
+                self._day_keys.clear()
+            self._day_keys[digest] = key
+        # A key made in a transaction that rolls back does not exist: forget it then.
+        undo_on_rollback(session, lambda: self._forget_day_key(digest))
+        return key
+
+    def _forget_day_key(self, digest: str) -> None:
+        with self._day_keys_lock:
+            self._day_keys.pop(digest, None)
 
     def _subject_keys(
         self, session: Session, pseudonyms: set[str], scope: KeyScope
@@ -161,14 +203,14 @@ class AuditLog:
             "kek_id": wrapped.kek_id,
             "wrapped": wrapped.blob,
             "created_at": utcnow(),
-            "scope": scope.digest(pseudonym) if pseudonym else None,
+            "scope": scope.digest(pseudonym or ANONYMOUS_SCOPE),
             "model_name": scope.model_name,
             "model_version": scope.model_version,
             "window_end": scope.window_end,
         }
         # Core, not the unit of work: this runs for every prediction.
         connection = session.connection()
-        if pseudonym is None or connection.dialect.name != "postgresql":
+        if connection.dialect.name != "postgresql":
             connection.execute(_INSERT_DATA_KEY, values)
             return key_id, key
         # Another process may open the same scope at the same moment: its key wins
@@ -184,22 +226,31 @@ class AuditLog:
         return self.keyring.unwrap(WrappedKey(row.kek_id, row.wrapped), data_key_context(row.id))
 
     def decrypt_payload(self, session: Session, record: AuditRecord) -> list[dict[str, Any]]:
-        """The personal data of a record; erased rows come back as {"erased": true}."""
+        """The personal data of a record, one dict per row; erased rows come back as
+        {"erased": true}. The one way to read a record's rows, whatever their sealing."""
         rows: list[dict[str, Any]] = []
-        for index, entry in enumerate(record.payload or []):
+        for entry in record.payload or []:
             key_row = session.get(AuditDataKey, entry["k"])
+            count = int(entry.get("rows", 1))
             if key_row is None or key_row.wrapped is None:
-                rows.append({"erased": True})
+                rows.extend({"erased": True} for _ in range(count))
                 continue
-            sealed = base64.b64decode(entry["c"])
-            plain = open_sealed(
-                self._unwrap(key_row),
-                sealed,
-                _row_aad(record.request_id, index, entry["k"]),
-                f"audit record {record.seq} row {index}",
-            )
-            rows.append(json.loads(plain))
+            rows.extend(self._open_entry(record, entry, len(rows), self._unwrap(key_row)))
         return rows
+
+    @staticmethod
+    def _open_entry(
+        record: AuditRecord, entry: dict[str, Any], index: int, key: bytes
+    ) -> list[dict[str, Any]]:
+        """The rows of one payload entry: a block of rows, or the row at `index`."""
+        sealed = base64.b64decode(entry["c"])
+        if "rows" in entry:
+            aad = _block_aad(record.request_id, int(entry["rows"]), entry["k"])
+            opened = open_sealed(key, sealed, aad, f"audit record {record.seq} rows")
+            block: list[dict[str, Any]] = json.loads(opened)
+            return block
+        aad = _row_aad(record.request_id, index, entry["k"])
+        return [json.loads(open_sealed(key, sealed, aad, f"audit record {record.seq} row {index}"))]
 
     # -- appending ---------------------------------------------------------------
     def append(self, session: Session, event: AuditEvent) -> AuditRecord:
@@ -442,6 +493,15 @@ def _checkpoint_message(seq: int, head_hash: str, at: str) -> bytes:
 
 def _bounded(text: str | None, limit: int) -> str | None:
     return text if text is None or len(text) <= limit else text[:limit]
+
+
+def row_key_ids(record: AuditRecord) -> list[str]:
+    """The data key id sealing each row of a record, in row order."""
+    return [e["k"] for e in record.payload or [] for _ in range(int(e.get("rows", 1)))]
+
+
+def _block_aad(request_id: str, rows: int, key_id: str) -> bytes:
+    return f"cofre-audit-rows\x00{request_id}\x00{rows}\x00{key_id}".encode()
 
 
 def _row_aad(request_id: str, index: int, key_id: str) -> bytes:

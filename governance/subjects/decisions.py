@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
 from governance.audit.records import AuditRecord
-from governance.audit.service import AuditEvent, AuditLog
+from governance.audit.service import AuditEvent, AuditLog, row_key_ids
 from governance.errors import (
     Conflict,
     FieldError,
@@ -77,16 +77,16 @@ class Decisions:
         record = self._prediction(session, request_id)
         if not actor.may_use_model(record.model_name or ""):
             raise PermissionDenied("this caller is limited to other models")
-        payload = record.payload or []
-        if not isinstance(row, int) or isinstance(row, bool) or not 0 <= row < len(payload):
+        keys = row_key_ids(record)
+        if not isinstance(row, int) or isinstance(row, bool) or not 0 <= row < len(keys):
             raise InvalidInput(
                 "no such row in that prediction",
-                [FieldError("row", f"an index from 0 to {len(payload) - 1}")],
+                [FieldError("row", f"an index from 0 to {len(keys) - 1}")],
             )
         data = self.audit.decrypt_payload(session, record)[row]
-        subjects = record.subjects or [None] * len(payload)
+        subjects = record.subjects or [None] * len(keys)
         version = self._deciding_version(session, record)
-        return Decision(record, row, data, subjects[row], payload[row]["k"], version)
+        return Decision(record, row, data, subjects[row], keys[row], version)
 
     def explain(
         self,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from governance.audit.disclosures import seq_ranges
 from governance.audit.records import AuditRecord
 from governance.audit.search import AuditQuery, AuditSearch
-from governance.audit.service import AuditEvent, AuditLog
+from governance.audit.service import AuditEvent, AuditLog, row_key_ids
 from governance.clock import isoformat, utcnow
 from governance.registry.records import ModelVersion, RegisteredModel
 from governance.subjects.caller import Caller
@@ -121,11 +121,12 @@ class SubjectExports:
         cards = _cards(session, records)
         refs: list[RowRef] = []
         for record in records:
+            keys = row_key_ids(record)
             for index, data in _rows_about(
                 self.audit.decrypt_payload(session, record), record, pseudonym
             ):
                 out.decisions.append(_decision(record, index, data, cards))
-                refs.append(RowRef(record.request_id, index, (record.payload or [])[index]["k"]))
+                refs.append(RowRef(record.request_id, index, keys[index]))
         self._add_row_items(session, out.decisions, refs)
         out.processing = [_card(v) for v in cards.values()]
         out.holds = [_hold(h) for h in _holds(session, pseudonym)]
