@@ -1,0 +1,70 @@
+"""How personal rows are sealed: subject rows one by one under their subject's key,
+rows about nobody as one block under their model version's key of the day."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from sqlalchemy import func, select
+
+from governance.accounts.actor import SYSTEM
+from governance.audit.records import AuditDataKey, AuditRecord
+from governance.audit.service import AuditEvent, PersonalRow, row_key_ids
+from governance.errors import IntegrityError
+from server.container import Container
+
+
+def _append(cofre: Container, subjects: list[str | None], version: int = 1) -> AuditRecord:
+    rows = [PersonalRow(s, {"input": {"x": i}, "output": i % 2}) for i, s in enumerate(subjects)]
+    event = AuditEvent(
+        kind="prediction", actor=SYSTEM, model_name="m", model_version=version, rows=rows
+    )
+    with cofre.write() as session:
+        seq = cofre.audit.append(session, event).seq
+    with cofre.read() as session:
+        record = session.get(AuditRecord, seq)
+        assert record is not None
+        return record
+
+
+def _keys(cofre: Container) -> int:
+    with cofre.read() as session:
+        return int(session.scalar(select(func.count()).select_from(AuditDataKey)) or 0)
+
+
+def test_rows_about_nobody_are_one_block_under_the_days_key(cofre: Container) -> None:
+    first = _append(cofre, [None] * 100)
+    keys = _keys(cofre)
+    second = _append(cofre, [None, None])
+    assert len(first.payload or []) == 1 and first.payload[0]["rows"] == 100  # type: ignore[index]
+    assert _keys(cofre) == keys  # the day's key again: no key row per request
+    assert row_key_ids(first) == [first.payload[0]["k"]] * 100  # type: ignore[index]
+    assert row_key_ids(second)[0] == row_key_ids(first)[0]
+    with cofre.read() as session:
+        rows = cofre.audit.decrypt_payload(session, first)
+        assert [r["input"]["x"] for r in rows] == list(range(100))
+    assert _append(cofre, [None], version=2).payload[0]["k"] != row_key_ids(first)[0]  # type: ignore[index]
+
+
+def test_mixed_rows_are_sealed_one_by_one(cofre: Container) -> None:
+    record = _append(cofre, ["ana", None, "ana"])
+    ids = row_key_ids(record)
+    assert len(record.payload or []) == 3 and ids[0] == ids[2] != ids[1]
+    with cofre.read() as session:
+        rows = cofre.audit.decrypt_payload(session, record)
+        assert [r["input"]["x"] for r in rows] == [0, 1, 2]
+
+
+def test_a_block_bound_to_another_record_or_row_count_does_not_open(cofre: Container) -> None:
+    block = _append(cofre, [None] * 3)
+    other = _append(cofre, [None] * 3)
+    with cofre.read() as session:
+        moved = copy.copy(other)
+        moved.payload = block.payload  # same key, another request id
+        with pytest.raises(IntegrityError):
+            cofre.audit.decrypt_payload(session, moved)
+        recounted = copy.copy(block)
+        recounted.payload = [dict(block.payload[0], rows=2)]  # type: ignore[index]
+        with pytest.raises(IntegrityError):
+            cofre.audit.decrypt_payload(session, recounted)
