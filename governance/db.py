@@ -131,11 +131,30 @@ def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             session.commit()
         except BaseException:
             session.rollback()
+            session.info.pop(_AFTER_COMMIT, None)
             _run_undo_actions(session)
             raise
+        session.info.pop(_UNDO_ON_ROLLBACK, None)
+        _run_after_commit(session)
 
 
 _UNDO_ON_ROLLBACK = "cofre_undo_on_rollback"
+_AFTER_COMMIT = "cofre_after_commit"
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Have `action` run once this write transaction has committed (never if it rolls
+    back): telling other processes about a change they must not see before it is
+    durable, such as a revoked key."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def _run_after_commit(session: Session) -> None:
+    for action in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            action()
+        except Exception:
+            logger.exception("an action after a commit failed")
 
 
 def undo_on_rollback(session: Session, undo: Callable[[], None]) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backups.retention import Policy
 from backups.service import BackupConfig, Backups
 from governance.accounts.logins import Logins, SessionPolicy
+from governance.accounts.revocations import Revocations
 from governance.accounts.service import Accounts
 from governance.audit.checkpoints import Checkpoints
 from governance.audit.disclosures import Disclosures
@@ -81,7 +82,12 @@ class Container:
 
     @cached_property
     def accounts(self) -> Accounts:
-        return Accounts(self.audit)
+        return Accounts(self.audit, self.revocations)
+
+    @cached_property
+    def revocations(self) -> Revocations:
+        settings = self.settings
+        return Revocations(settings.home / "key-revocations", settings.database_url)
 
     @cached_property
     def jobs(self) -> JobHistory:
@@ -186,5 +192,7 @@ class Container:
         _ = (self.sessions, self.accounts, self.audit_writer, self.predictor)
 
     def close(self) -> None:
+        if "revocations" in self.__dict__:
+            self.revocations.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -13,7 +13,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
 
 from argon2 import PasswordHasher
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
 from governance.accounts.records import ApiKey, User
+from governance.accounts.revocations import MAX_AGE_SECONDS, Generation, Revocations
 from governance.accounts.roles import Role, parse_role
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import utcnow
@@ -32,8 +35,6 @@ MIN_PASSWORD_LENGTH = 12
 _USERNAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$")
 _KEY_FORMAT = re.compile(r"^cofre_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the user does not exist, so timing does not reveal names.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 # Every API call looks its key up: the columns an Actor needs, in a statement built
 # once (SQLAlchemy then neither rebuilds it nor recomputes its cache key).
 _KEY_BY_PREFIX = select(
@@ -45,6 +46,16 @@ _KEY_BY_PREFIX = select(
     ApiKey.labels_only,
     ApiKey.revoked_at,
 ).where(ApiKey.prefix == bindparam("prefix"))
+
+
+MAX_CACHED_KEYS = 10_000
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so timing does not reveal names;
+    made on first use (0.4 s), not at import by every CLI start and Gunicorn master."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -60,8 +71,11 @@ def hash_secret(token: str) -> str:
 class Accounts:
     """Users and API keys; every change is an audit event in the same transaction."""
 
-    def __init__(self, audit: AuditLog) -> None:
+    def __init__(self, audit: AuditLog, revocations: Revocations | None = None) -> None:
         self.audit = audit
+        self.revocations = revocations
+        # token hash -> (actor, revocation generation when read, monotonic deadline)
+        self._verified: dict[str, tuple[Actor, Generation, float]] = {}
 
     # -- users -------------------------------------------------------------------------
     def create_user(
@@ -145,7 +159,7 @@ class Accounts:
         """The user's Actor, or Unauthenticated (same answer for every failure)."""
         user = session.scalars(select(User).where(User.username == username)).first()
         try:
-            _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+            _HASHER.verify(user.password_hash if user else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             raise Unauthenticated("unknown user or wrong password") from None
         if user is None or user.disabled:
@@ -214,18 +228,32 @@ class Accounts:
             raise Conflict(f"API key {key.prefix} is already revoked")
         key.revoked_at = utcnow()
         self._event(session, actor, "key.revoked", {"key_id": key.id, "prefix": key.prefix})
+        if self.revocations:
+            self.revocations.announce(session)
         return key
 
     def authenticate_key(self, session: Session, token: str) -> Actor:
+        """The key's actor: from this process's cache while no key was revoked since it
+        was read (governance/accounts/revocations.py), else from its row."""
         match = _KEY_FORMAT.match(token)
         if not match:
             raise Unauthenticated("malformed API key")
+        digest = hash_secret(token)
+        generation = self.revocations.generation() if self.revocations else None
+        cached = self._verified.get(digest)
+        if cached and generation and cached[1] == generation and cached[2] > time.monotonic():
+            return cached[0]
         key = session.connection().execute(_KEY_BY_PREFIX, {"prefix": match.group(1)}).first()
-        if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(token)):
+        if key is None or not hmac.compare_digest(key.secret_hash, digest):
             raise Unauthenticated("unknown API key")
         if key.revoked_at is not None:
             raise Unauthenticated("this API key was revoked")
-        return key_actor(key)
+        actor = key_actor(key)
+        if generation:
+            if len(self._verified) >= MAX_CACHED_KEYS:
+                self._verified.clear()
+            self._verified[digest] = (actor, generation, time.monotonic() + MAX_AGE_SECONDS)
+        return actor
 
     def _event(self, session: Session, actor: Actor, kind: str, details: dict[str, object]) -> None:
         self.audit.append(session, AuditEvent(kind=kind, actor=actor, details=details))

@@ -88,11 +88,18 @@ def appliance(tmp_path: Path, database_url: str) -> Iterator[Appliance]:
 
 
 def _call(
-    url: str, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+    method: str | None = None,
 ) -> tuple[int, Any]:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     request = urllib.request.Request(
-        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+        url,
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method=method,
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
@@ -318,3 +325,32 @@ def test_a_chunked_body_over_the_limit_is_413_not_cut_and_scored(appliance: Appl
         f"{appliance.url}/api/v1/models/iris/predict", [small[:10], small[10:]], appliance.predictor
     )
     assert status == 200 and len(answer["predictions"]) == 1
+
+
+def test_a_revoked_key_is_refused_by_every_worker_at_once(appliance: Appliance) -> None:
+    """Workers cache verified keys (no database read per request); a revocation must
+    still reach every worker before its next request, whichever door revoked it."""
+    native = f"{appliance.url}/api/v1/models/iris/predict"
+    body = {"instances": ROWS.iloc[:1].to_dict(orient="records")}
+    with appliance.cofre.write() as session:
+        by_cli = appliance.cofre.accounts.create_key(session, SYSTEM, "cli", "predictor")
+        by_api = appliance.cofre.accounts.create_key(session, SYSTEM, "api", "predictor")
+    for created in (by_cli, by_api):
+        warm = _many(native, body, _bearer(created.secret), 60)  # every worker caches it
+        assert warm == [200] * 60
+    revoked = CliRunner(env=cofre_env(appliance.settings)).invoke(
+        cli, ["keys", "revoke", by_cli.key.prefix]
+    )
+    assert revoked.exit_code == 0, revoked.output
+    assert _many(native, body, _bearer(by_cli.secret), 60) == [401] * 60
+    status, _ = _call(
+        f"{appliance.url}/api/v1/keys/{by_api.key.prefix}", headers=appliance.admin, method="DELETE"
+    )
+    assert status == 200
+    assert _many(native, body, _bearer(by_api.secret), 60) == [401] * 60
+    assert _many(native, body, appliance.predictor, 12) == [200] * 12  # others still served
+
+
+def _many(url: str, body: Any, headers: dict[str, str], count: int) -> list[int]:
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        return list(pool.map(lambda _: _call(url, body, headers)[0], range(count)))
