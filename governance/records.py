@@ -2,6 +2,7 @@
 
 from governance.accounts.records import ApiKey, LoginFailure, LoginSession, User
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
+from governance.monitoring.records import MonitoringRollup
 from governance.operations.records import JobRun
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
@@ -20,6 +21,7 @@ __all__ = [
     "LoginFailure",
     "LoginSession",
     "ModelVersion",
+    "MonitoringRollup",
     "RegisteredModel",
     "RetrainingPlan",
     "RetrainingRun",

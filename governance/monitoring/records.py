@@ -1,0 +1,54 @@
+"""ORM classes of monitoring: the rollups every report, page, gauge and alert reads.
+
+A rollup is one figure about one model version over one time window: a feature's
+drift by one method, a performance metric, a data-quality share. Pages and APIs
+read rollups, never the audit log, so their cost does not grow with the log.
+Rollups hold aggregates only, never a row, so erasing a subject leaves them as
+they are until the next computation of that window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from governance.db import Base, UTCDateTime
+
+# `feature` of a figure about the whole version rather than one input feature
+# (performance, the output's drift, the error rate).
+WHOLE_MODEL = ""
+OUTPUT = "__output__"
+
+
+class MonitoringRollup(Base):
+    """One figure: (model, version, window, feature, metric) -> value over `rows` rows.
+
+    `method` says how it was measured (psi, ks, chi2, wasserstein, accuracy,
+    missing_share, ...); `metric` is the figure's kind (drift, drift_pvalue,
+    performance, quality, fairness, traffic). `details` keeps what a reader needs
+    to judge it: bins, thresholds, the p-value's test, the labelled-row count.
+    Computing a window again replaces its rows (unique key below).
+    """
+
+    __tablename__ = "monitoring_rollups"
+    __table_args__ = (
+        UniqueConstraint(
+            "model_name", "model_version", "window_start", "window_end", "feature", "method"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(128), index=True)
+    model_version: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    feature: Mapped[str] = mapped_column(String(256))
+    metric: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
