@@ -10,7 +10,8 @@ import click
 
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
-from server.scheduler import Scheduler, job_table, job_work, run_recorded
+from server.jobs import job_table, job_work, run_recorded
+from server.scheduler import Scheduler
 
 
 @click.group("jobs")

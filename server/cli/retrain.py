@@ -10,7 +10,7 @@ from governance.retraining.evaluation import METRICS
 from governance.retraining.service import PlanRequest
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
-from server.scheduler import RETRAIN_PREFIX, parse_cron, retrain_work, run_recorded
+from server.jobs import RETRAIN_PREFIX, parse_cron, retrain_work, run_recorded
 
 
 @click.group("retrain")

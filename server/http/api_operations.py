@@ -18,7 +18,7 @@ from governance.retraining.service import PlanRequest
 from server import representations as rep
 from server.extension import services
 from server.http.bodies import json_object
-from server.scheduler import RETRAIN_PREFIX, job_table, parse_cron, retrain_work, run_recorded
+from server.jobs import RETRAIN_PREFIX, job_table, parse_cron, retrain_work, run_recorded
 from server.security.access import current_actor, requires
 
 blueprint = Blueprint("api_operations", __name__, url_prefix="/api/v1/operations")

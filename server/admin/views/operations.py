@@ -14,7 +14,7 @@ from backups.catalog import check_id
 from server.admin import forms
 from server.admin.pages import admin_blueprint, render
 from server.extension import services
-from server.scheduler import job_table
+from server.jobs import job_table
 from server.security.access import current_actor, requires
 
 blueprint = admin_blueprint("admin_operations", "/operations")

@@ -84,7 +84,7 @@ def test_rows_under_an_open_review_are_kept(short_lived: Container, clock: FakeC
 def test_the_retention_job_runs_through_the_catalogue(
     short_lived: Container, clock: FakeClock
 ) -> None:
-    from server.scheduler import job_work
+    from server.jobs import job_work
 
     score(short_lived, ["ana"], version=2)
     clock.advance(days=40)
