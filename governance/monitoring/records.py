@@ -26,9 +26,13 @@ OUTPUT = "__output__"
 class MonitoringRollup(Base):
     """One figure: (model, version, window, feature, metric) -> value over `rows` rows.
 
-    `method` says how it was measured (psi, ks, chi2, wasserstein, accuracy,
-    missing_share, ...); `metric` is the figure's kind (drift, drift_pvalue,
-    performance, quality, fairness, traffic). `details` keeps what a reader needs
+    The vocabulary (`metric`: `method`s):
+      drift: psi, ks, chi2, wasserstein (the statistic or distance)
+      drift_pvalue: ks, chi2 (the test's p-value)
+      performance: accuracy, precision, recall, f1, roc_auc, mae, rmse, r2
+      quality: missing_share, out_of_range_share, unseen_category_share
+      fairness: selection_rate_gap, tpr_gap (feature = the group attribute's name)
+      traffic: requests, rows, errors, error_rate `details` keeps what a reader needs
     to judge it: bins, thresholds, the p-value's test, the labelled-row count.
     Computing a window again replaces its rows (unique key below).
     """
@@ -36,7 +40,13 @@ class MonitoringRollup(Base):
     __tablename__ = "monitoring_rollups"
     __table_args__ = (
         UniqueConstraint(
-            "model_name", "model_version", "window_start", "window_end", "feature", "method"
+            "model_name",
+            "model_version",
+            "window_start",
+            "window_end",
+            "feature",
+            "metric",
+            "method",
         ),
     )
 

@@ -35,6 +35,7 @@ def upgrade() -> None:
             "window_start",
             "window_end",
             "feature",
+            "metric",
             "method",
             name=op.f("uq_monitoring_rollups_model_name"),
         ),
