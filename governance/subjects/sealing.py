@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from governance.audit.chain import plain_bytes
 from governance.audit.records import AuditDataKey
 from governance.audit.service import data_key_context
 from governance.crypto.envelope import open_sealed, seal
@@ -31,7 +32,7 @@ class RowSealer:
         key = self._key(session, key_id)
         if key is None:
             raise Conflict("the row this is about was erased")
-        plain = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        plain = plain_bytes(document)
         return seal(key, plain, _aad(context, key_id))
 
     def open(self, session: Session, key_id: str, context: str, sealed: bytes) -> dict[str, Any]:
