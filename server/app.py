@@ -60,6 +60,7 @@ def _register_blueprints(app: Flask) -> None:
         api_accounts,
         api_audit,
         api_compliance,
+        api_feedback,
         api_models,
         api_operations,
         api_subjects,
@@ -85,6 +86,7 @@ def _register_blueprints(app: Flask) -> None:
         observability,
         openapi,
         api_subjects,
+        api_feedback,
         api_compliance,
     ):
         app.register_blueprint(module.blueprint)
