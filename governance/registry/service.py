@@ -82,6 +82,7 @@ class Registry:
     # -- publish -------------------------------------------------------------------
     def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
         check_model_name(request.name)
+        actor.check_model(request.name)
         problems = request.card.problems()
         if problems:
             raise InvalidInput("the model card is incomplete", problems)
@@ -238,6 +239,7 @@ class Registry:
         self, session: Session, actor: Actor, name: str, version: int, alias: str
     ) -> Alias:
         check_alias_name(alias)
+        actor.check_model(name)
         model = self.model(session, name)
         if not any(v.version == version for v in model.versions):
             raise NotFound(f"model {name!r} has no version {version}")
@@ -245,6 +247,7 @@ class Registry:
 
     def rollback(self, session: Session, actor: Actor, name: str, alias: str) -> Alias:
         """Point `alias` back at the target it had before its latest move."""
+        actor.check_model(name)
         model = self.model(session, name)
         previous = self._previous_target(session, model, alias)
         if previous is None:

@@ -242,3 +242,27 @@ def _set(cofre: Container, version: int) -> None:
 def _rollback(cofre: Container) -> int:
     with cofre.write() as session:
         return cofre.registry.rollback(session, _actor(), "iris", "production").version
+
+
+def test_a_model_scoped_actor_changes_only_its_models(cofre: Container) -> None:
+    """Issue 14.1: the scope holds in the service, whatever door the call came by."""
+    from governance.accounts.actor import Actor
+    from governance.errors import PermissionDenied
+
+    publish(cofre, "iris", aliases=["production"])
+    publish(cofre, "other", iris_classifier_v2(), aliases=["production"])
+    scoped = Actor(type="key", id="7", role="publisher", name="k", models=("iris",))
+    other = PublishRequest(name="other", artifact=unnamed_regressor(), card=CARD)
+    with cofre.write() as session:
+        with pytest.raises(PermissionDenied):
+            cofre.registry.publish(session, scoped, other)
+        with pytest.raises(PermissionDenied):
+            cofre.registry.set_alias(session, scoped, "other", 1, "staging")
+        with pytest.raises(PermissionDenied):
+            cofre.registry.rollback(session, scoped, "other", "production")
+    with cofre.write() as session:
+        mine = PublishRequest(name="iris", artifact=unnamed_regressor(), card=CARD)
+        assert cofre.registry.publish(session, scoped, mine).version == 2
+        cofre.registry.set_alias(session, scoped, "iris", 2, "staging")
+    with cofre.read() as session:
+        assert [v.version for v in cofre.registry.model(session, "other").versions] == [1]

@@ -156,3 +156,29 @@ def test_an_admin_changes_a_role_and_it_applies_at_the_next_click(
     )
     assert changed.status_code == 303
     assert other.get("/admin/users").status_code == 200  # same login session, new role
+
+
+def test_a_model_scoped_key_cannot_publish_or_promote_other_models_through_the_pages(
+    client: FlaskClient, cofre: Container, api_key: Callable[..., dict[str, str]]
+) -> None:
+    """Issue 14.1: the publish form answered 303 to a key limited to another model."""
+    _publish(cofre, "other", iris_classifier())
+    scoped = api_key("publisher", models=["iris"])
+    form = {
+        "name": "other",
+        "purpose": "p",
+        "legal_basis": "b",
+        "decision_mode": "automated",
+        "alias": "production",
+        "file": (BytesIO(iris_classifier_v2()), "model.skops"),
+    }
+    published = client.post("/admin/publish", data=form, headers=scoped)
+    assert published.status_code == 403
+    promoted = client.post(
+        "/admin/models/other/promote", data={"alias": "staging", "version": "1"}, headers=scoped
+    )
+    assert promoted.status_code == 403
+    with cofre.read() as session:
+        model = cofre.registry.model(session, "other")
+        assert [v.version for v in model.versions] == [1]
+        assert [a.name for a in model.aliases] == ["production"]
