@@ -235,7 +235,7 @@ def job_table(container: Container) -> list[dict[str, Any]]:
     with container.read() as session:
         specs += [
             (f"{RETRAIN_PREFIX}{p.id}", p.schedule)
-            for p in container.retraining.plans(session)
+            for p in container.retraining.plans(session, SYSTEM)
             if p.enabled
         ]
         rows = []

@@ -77,7 +77,7 @@ def plans(state: CliState, as_json: bool) -> None:
     """List retraining plans."""
     cofre = state.services
     with cofre.read() as session:
-        rows = [rep.retraining_plan(p) for p in cofre.retraining.plans(session)]
+        rows = [rep.retraining_plan(p) for p in cofre.retraining.plans(session, state.actor)]
     if as_json:
         emit_json(rows)
         return
@@ -96,10 +96,10 @@ def run(state: CliState, plan_id: int, as_json: bool) -> None:
     """Run plan PLAN_ID now (recorded in the job history like a scheduled run)."""
     cofre = state.services
     with cofre.read() as session:
-        cofre.retraining.plan(session, plan_id)  # NotFound before anything is recorded
+        cofre.retraining.plan(session, plan_id, state.actor)  # NotFound before anything is recorded
     end = run_recorded(state.app, f"{RETRAIN_PREFIX}{plan_id}", retrain_work(plan_id))
     with cofre.read() as session:
-        latest = cofre.retraining.runs(session, plan_id, limit=1)
+        latest = cofre.retraining.runs(session, state.actor, plan_id, limit=1)
     if as_json and latest:
         emit_json(rep.retraining_run(latest[0]))
     elif not as_json:
@@ -117,7 +117,10 @@ def runs(state: CliState, plan_id: int | None, limit: int, as_json: bool) -> Non
     """Recent retraining runs: source, data hash, rows, metrics, decision."""
     cofre = state.services
     with cofre.read() as session:
-        rows = [rep.retraining_run(r) for r in cofre.retraining.runs(session, plan_id, limit)]
+        rows = [
+            rep.retraining_run(r)
+            for r in cofre.retraining.runs(session, state.actor, plan_id, limit)
+        ]
     if as_json:
         emit_json(rows)
         return
