@@ -179,8 +179,13 @@ class Registry:
         return record
 
     # -- reading ----------------------------------------------------------------------
-    def models(self, session: Session) -> list[RegisteredModel]:
-        return list(session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)))
+    def models(self, session: Session, actor: Actor) -> list[RegisteredModel]:
+        """The models `actor` may act on: a key limited to some models sees only those
+        (the others' names, purposes and owners are not its business either)."""
+        stmt = select(RegisteredModel).order_by(RegisteredModel.name)
+        if actor.models is not None:
+            stmt = stmt.where(RegisteredModel.name.in_(actor.models))
+        return list(session.scalars(stmt))
 
     def model(self, session: Session, name: str) -> RegisteredModel:
         model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()

@@ -113,7 +113,7 @@ def list_models(state: CliState, as_json: bool) -> None:
     """List models with their latest version and aliases."""
     cofre = state.services
     with cofre.read() as session:
-        rows = [rep.model_summary(m) for m in cofre.registry.models(session)]
+        rows = [rep.model_summary(m) for m in cofre.registry.models(session, state.actor)]
     if as_json:
         emit_json(rows)
         return

@@ -30,7 +30,7 @@ NOTICES = {
 @requires("model:read")
 def list_models() -> ResponseReturnValue:
     with services().read() as session:
-        models = services().registry.models(session)
+        models = services().registry.models(session, current_actor())
         return render("admin/models/list.html", models=models)
 
 

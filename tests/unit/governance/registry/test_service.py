@@ -88,7 +88,7 @@ def test_a_declared_schema_that_does_not_fit_is_refused(
         publish(cofre, "reg", unnamed_regressor(), features=declared)
     assert field in [e.field for e in refused.value.errors]
     with cofre.read() as session:
-        assert cofre.registry.models(session) == []
+        assert cofre.registry.models(session, SYSTEM) == []
 
 
 def test_declared_names_must_match_feature_names_in(cofre: Container) -> None:

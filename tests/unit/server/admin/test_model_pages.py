@@ -182,3 +182,32 @@ def test_a_model_scoped_key_cannot_publish_or_promote_other_models_through_the_p
         model = cofre.registry.model(session, "other")
         assert [v.version for v in model.versions] == [1]
         assert [a.name for a in model.aliases] == ["production"]
+
+
+def test_a_model_scoped_publisher_sees_only_its_models_traffic(
+    client: FlaskClient, cofre: Container, api_key: Callable[..., dict[str, str]]
+) -> None:
+    """Issue 14.3: the dashboard, traffic and model pages showed every model."""
+    from governance.audit.service import AuditEvent
+
+    for name in ("iris", "concealed-model"):
+        _publish(cofre, name, iris_classifier())
+        with cofre.write() as session:
+            cofre.audit.append(
+                session,
+                AuditEvent(
+                    kind="prediction",
+                    actor=SYSTEM,
+                    status=200,
+                    endpoint="native",
+                    model_name=name,
+                    model_version=1,
+                    details={"rows": 1, "latency_ms": 3},
+                ),
+            )
+    scoped = api_key("publisher", models=["iris"])
+    for url in ("/admin/traffic", "/admin/traffic?window=day", "/admin/", "/admin/models/"):
+        page = client.get(url, headers=scoped)
+        assert page.status_code == 200, url
+        assert "iris" in page.text and "concealed-model" not in page.text, url
+    assert "concealed-model" in client.get("/admin/traffic", headers=api_key("publisher")).text
