@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, g
 
-from server import errors, logging
+from server import errors, logging, routing
 from server.config import Settings, load_settings
 from server.container import Container
 from server.extension import EXTENSION
@@ -29,6 +29,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.request_class = InMemoryUploadRequest
     app.json = StrictJSONProvider(app)
     _configure_flask(app, settings)
+    routing.register(app)  # before the blueprints: ids are ASCII digits in range
     app.extensions[EXTENSION] = Container(settings)
     app.before_request(_assign_request_id)
     app.before_request(load_session_actor)  # sets g.session_actor for the guard

@@ -26,6 +26,7 @@ from flask import Flask
 from governance.accounts.actor import SYSTEM
 from governance.clock import utcnow
 from governance.errors import CofreError, FieldError, InvalidInput
+from governance.identifiers import parse_id, parse_number
 from governance.operations.jobs import (
     BACKUP_JOB,
     CHECKPOINT_JOB,
@@ -79,7 +80,7 @@ def _crontab_weekdays(field: str) -> str:
             part, step = part.split("/", 1)
             step = "/" + step
         low, _, high = part.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
+        if parse_number(low) is None or (high and parse_number(high) is None):
             parts.append(part + step)
         elif high and int(low) == 0 and int(high) != 0:
             parts += (
@@ -154,8 +155,9 @@ def job_work(container: Container, name: str) -> Callable[[Container], str]:
     for spec in standard_jobs(container.settings):
         if spec.name == name:
             return spec.work
-    if name.startswith(RETRAIN_PREFIX) and name[len(RETRAIN_PREFIX) :].isdigit():
-        return retrain_work(int(name[len(RETRAIN_PREFIX) :]))
+    plan_id = parse_id(name.removeprefix(RETRAIN_PREFIX))
+    if name.startswith(RETRAIN_PREFIX) and plan_id is not None:
+        return retrain_work(plan_id)
     raise InvalidInput(
         f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention "
         "or retrain:<plan id>"

@@ -10,6 +10,7 @@ from governance.retraining.evaluation import METRICS
 from governance.retraining.service import PlanRequest
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
+from server.cli.params import ID
 from server.jobs import RETRAIN_PREFIX, parse_cron, retrain_work, run_recorded
 
 
@@ -89,7 +90,7 @@ def plans(state: CliState, as_json: bool) -> None:
 
 
 @retrain.command("run")
-@click.argument("plan_id", type=int)
+@click.argument("plan_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def run(state: CliState, plan_id: int, as_json: bool) -> None:
@@ -109,7 +110,7 @@ def run(state: CliState, plan_id: int, as_json: bool) -> None:
 
 
 @retrain.command("runs")
-@click.option("--plan", "plan_id", type=int, help="Only runs of this plan.")
+@click.option("--plan", "plan_id", type=ID, help="Only runs of this plan.")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state

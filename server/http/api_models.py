@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from governance.errors import FieldError, InvalidInput, UnsupportedMediaType
+from governance.identifiers import parse_id
 from governance.registry.service import ModelCard, PublishRequest
 from server import representations as rep
 from server.extension import services
@@ -81,11 +82,12 @@ def _publish_request(name: str) -> PublishRequest:
 def _optional_days(text: str) -> int | None:
     if not text.strip():
         return None
-    if not text.strip().isdigit():
+    days = parse_id(text.strip())
+    if days is None:
         raise InvalidInput(
             "retention_days must be a number of days", [FieldError("retention_days", "days")]
         )
-    return int(text)
+    return days
 
 
 @blueprint.get("/<name>/aliases")

@@ -17,7 +17,7 @@ from governance.errors import FieldError, InvalidInput
 from governance.retraining.service import PlanRequest
 from server import representations as rep
 from server.extension import services
-from server.http.bodies import json_object
+from server.http.bodies import json_object, query_id, query_number
 from server.jobs import RETRAIN_PREFIX, job_table, parse_cron, retrain_work, run_recorded
 from server.security.access import current_actor, requires
 
@@ -28,7 +28,7 @@ blueprint = Blueprint("api_operations", __name__, url_prefix="/api/v1/operations
 @requires("operations:read")
 def list_jobs() -> ResponseReturnValue:
     cofre = services()
-    limit = request.args.get("limit", 50, type=int)
+    limit = query_number("limit", 50)
     with cofre.read() as session:
         runs = cofre.jobs.recent(session, request.args.get("job") or None, limit)
         history = [rep.job_run(r) for r in runs]
@@ -104,8 +104,8 @@ def run_plan(plan_id: int) -> ResponseReturnValue:
 @requires("operations:read")
 def list_runs() -> ResponseReturnValue:
     cofre = services()
-    plan_id = request.args.get("plan", None, type=int)
-    limit = request.args.get("limit", 50, type=int)
+    plan_id = query_id("plan")
+    limit = query_number("limit", 50)
     with cofre.read() as session:
         runs = cofre.retraining.runs(session, current_actor(), plan_id, limit)
         return jsonify(runs=[rep.retraining_run(r) for r in runs])

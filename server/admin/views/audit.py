@@ -53,7 +53,7 @@ def search_submit() -> ResponseReturnValue:
     return redirect(url_for("admin_audit.search") + "?" + urlencode(args), 303)
 
 
-@blueprint.get("/records/<int:seq>")
+@blueprint.get("/records/<seq:seq>")
 @requires("audit:read")
 def record(seq: int) -> ResponseReturnValue:
     cofre = services()
