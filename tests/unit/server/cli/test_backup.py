@@ -17,6 +17,7 @@ from server.container import Container
 from server.extension import EXTENSION
 from tests.support.databases import empty_databases
 from tests.support.models import CARD, iris_classifier
+from tests.support.readiness import readyz
 
 
 def test_backup_list_verify_restore(
@@ -49,7 +50,7 @@ def _restored_appliance_works(config: Path) -> None:
     verified = restored.invoke(cli, ["audit", "verify"])
     assert verified.exit_code == 0 and "OK: records 1.." in verified.output, verified.output
     app = create_app({"testing": True, "log_json": False} | _toml(config))
-    body = app.test_client().get("/readyz").get_json()
+    body = readyz(app.test_client(), app.extensions[EXTENSION]).get_json()
     app.extensions[EXTENSION].close()
     assert body["status"] == "ready", body
     assert "1 aliased versions" in body["checks"]["models"]["detail"]
