@@ -61,7 +61,7 @@ def _keys(container: Container) -> str:
 
 
 def _models(container: Container) -> str:
-    """Every aliased version's artifact exists and its data key opens (no full load)."""
+    """Every aliased version's artifact authenticates (no estimator is loaded)."""
     count = 0
     with container.read() as session:
         for model in container.registry.models(session, SYSTEM):

@@ -226,7 +226,8 @@ class Registry:
         )
 
     def check_artifact(self, version: ModelVersion) -> None:
-        """Cheap readiness check: the file is there and its data key opens."""
+        """Readiness: the artifact authenticates (decrypts, matches its SHA-256); cached
+        by the file's identity, so a probe is cheap while nothing changed."""
         self.store.check(
             version.model.name,
             version.version,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -73,3 +77,44 @@ def test_public_readiness_says_only_ready_or_not(
     shutil.rmtree(cofre.settings.key_dir)
     down = client.get("/readyz")
     assert down.status_code == 503 and down.json == {"status": "not ready"}
+
+
+def _flip_a_byte(path: Path) -> None:
+    """Tamper in place: same inode, same size; the modification time put back."""
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    with path.open("r+b") as handle:
+        handle.write(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_readyz_is_503_when_a_served_artifact_is_tampered(
+    client: FlaskClient, cofre: Container
+) -> None:
+    """Issue 14.15: /readyz vouched for a tampered production artifact (it only
+    checked that the file was there and its data key opened)."""
+    version = publish(cofre, "iris", aliases=["production"])
+    assert readyz(client, cofre).status_code == 200
+    _flip_a_byte(cofre.settings.artifact_dir / version.artifact_file)
+    response = readyz(client, cofre)
+    assert response.status_code == 503, response.json
+    check = response.json["checks"]["models"]
+    assert check["ok"] is False and "model 'iris' version 1" in check["detail"]
+
+
+def test_readyz_authenticates_each_artifact_once_while_its_file_is_unchanged(
+    client: FlaskClient, cofre: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(cofre, "iris", aliases=["production", "staging"])
+    opened: list[str] = []
+    real = cofre.registry.store.get
+
+    def counting(*args: Any) -> bytes:
+        opened.append(args[4])
+        return real(*args)
+
+    monkeypatch.setattr(cofre.registry.store, "get", counting)
+    for _ in range(3):
+        assert readyz(client, cofre).status_code == 200
+    assert len(opened) == 1  # two aliases, one version, one file, three probes
