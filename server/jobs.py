@@ -175,14 +175,17 @@ def run_recorded(
     *,
     scheduled: bool = False,
     stop: threading.Event | None = None,
+    retries: int | None = None,
 ) -> RunEnd:
-    """Run `work` in an app context with retries; record the run; never raise."""
+    """Run `work` in an app context with retries (the configured number unless
+    `retries` says otherwise); record the run; never raise."""
     with app.app_context():
         container: Container = app.extensions[EXTENSION]
         settings = container.settings
         fired = utcnow().replace(microsecond=0) if scheduled else None
         run_id = _open_run(container, name, fired)
-        end = _attempts(container, name, work, settings, stop or threading.Event())
+        allowed = settings.job_retries if retries is None else retries
+        end = _attempts(container, name, work, allowed, settings, stop or threading.Event())
         _close_run(container, run_id, end)
         return end
 
@@ -191,6 +194,7 @@ def _attempts(
     container: Container,
     name: str,
     work: Callable[[Container], str],
+    retries: int,
     settings: Settings,
     stop: threading.Event,
 ) -> RunEnd:
@@ -201,7 +205,7 @@ def _attempts(
             message = work(container)
         except Exception as exc:  # a job's failure is data, never the scheduler's death
             reason = exc.detail if isinstance(exc, CofreError) else f"{type(exc).__name__}: {exc}"
-            if attempt > settings.job_retries or stop.is_set():
+            if attempt > retries or stop.is_set():
                 log.error("job %s failed after %d attempt(s): %s", name, attempt, reason)
                 return RunEnd("failed", reason, attempt)
             log.warning("job %s attempt %d failed, retrying: %s", name, attempt, reason)
