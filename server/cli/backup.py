@@ -140,7 +140,8 @@ def drill(state: CliState, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
 @pass_state
 def prune(state: CliState, dry_run: bool) -> None:
-    """Delete backups that retention does not keep (never the newest verified one)."""
+    """Delete backups that retention does not keep (never the newest verified one, nor
+    the newest that passed a restore drill)."""
     removed = state.services.backups.prune(state.actor, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{verb} {len(removed)} backup(s)" + "".join(f"\n  {i}" for i in removed))
