@@ -6,6 +6,7 @@ there, so a version, an alias move and their records commit together.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,8 @@ class PublishRequest:
     features: list[dict[str, str]] | None = None  # optional declared schema
     allow_missing: bool = False
     aliases: list[str] = field(default_factory=list)
+    # A byte-identical artifact is refused (Conflict naming its version) unless asked.
+    allow_duplicate: bool = False
 
 
 class Registry:
@@ -89,6 +92,8 @@ class Registry:
         facts = describe(request.artifact)
         features = feature_schema(facts, request.features)
         model = self._model_for_publish(session, request.name)
+        if not request.allow_duplicate:
+            _refuse_duplicate(model, request.artifact)
         version = 1 + max((v.version for v in model.versions), default=0)
         file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
         # Whatever fails from here on (this method, the caller's later steps, the
@@ -320,6 +325,16 @@ class Registry:
         )
         session.flush()
         return current
+
+
+def _refuse_duplicate(model: RegisteredModel, artifact: bytes) -> None:
+    sha = hashlib.sha256(artifact).hexdigest()
+    same = next((v for v in model.versions if v.sha256 == sha), None)
+    if same is not None:
+        raise Conflict(
+            f"version {same.version} of {model.name!r} is this very artifact (sha256 "
+            f"{sha[:12]}...); to publish it again as a new version, allow a duplicate"
+        )
 
 
 def check_model_name(name: str) -> None:

@@ -49,6 +49,11 @@ def models() -> None:
     help="JSON list of {name, dtype} declaring the input schema.",
 )
 @click.option("--allow-missing", is_flag=True, help="Accept NaN/null inputs for this version.")
+@click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Publish even when a version of this model has the very same file.",
+)
 @click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
@@ -65,6 +70,7 @@ def publish(
     recipients: str,
     features_file: Path | None,
     allow_missing: bool,
+    allow_duplicate: bool,
     aliases: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -85,6 +91,7 @@ def publish(
         features=_features(features_file),
         allow_missing=allow_missing,
         aliases=list(aliases),
+        allow_duplicate=allow_duplicate,
     )
     cofre = state.services
     with cofre.write() as session:

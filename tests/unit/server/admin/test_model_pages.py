@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from io import BytesIO
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -211,3 +212,27 @@ def test_a_model_scoped_publisher_sees_only_its_models_traffic(
         assert page.status_code == 200, url
         assert "iris" in page.text and "concealed-model" not in page.text, url
     assert "concealed-model" in client.get("/admin/traffic", headers=api_key("publisher")).text
+
+
+def test_the_upload_form_refuses_a_duplicate_unless_ticked(
+    client: FlaskClient, signed_in: Callable[[str], str], cofre: Container
+) -> None:
+    """Issue 14.19."""
+    _publish(cofre, "iris", iris_classifier())
+    csrf = signed_in("publisher")
+    assert 'name="allow_duplicate"' in client.get("/admin/publish").text
+
+    def upload(**extra: str) -> Any:
+        form = {
+            "csrf_token": csrf,
+            "name": "iris",
+            "purpose": "p",
+            "legal_basis": "b",
+            "decision_mode": "automated",
+            "file": (BytesIO(iris_classifier()), "model.skops"),
+        }
+        return client.post("/admin/publish", data=form | extra)
+
+    refused = upload()
+    assert refused.status_code == 409 and "version 1" in refused.text
+    assert upload(allow_duplicate="on").status_code == 303
