@@ -62,3 +62,27 @@ class MonitoringRollup(Base):
     rows: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ReferenceProfile(Base):
+    """What a version's inputs and outputs looked like before it was watched.
+
+    `source` is "reference" (a data file given at publish) or "served" (the
+    version's first N served rows, when no file was given). `profile` holds, per
+    feature, its type, missing share, quantile bins with their shares and range
+    (numbers) or category counts (categories), and a bounded sample of values for
+    the two-sample tests; the same for the model's output (`OUTPUT`). Each
+    feature's sample is drawn independently, so rows cannot be put back together
+    from the profile. See governance/monitoring/profiles.py for the layout.
+    """
+
+    __tablename__ = "monitoring_profiles"
+    __table_args__ = (UniqueConstraint("model_name", "model_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
