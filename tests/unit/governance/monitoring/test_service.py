@@ -1,0 +1,109 @@
+"""Monitoring.run on a real appliance: rows scored by the prediction core, opened
+from the audit log, compared with the reference profile and stored as rollups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from governance.accounts.actor import SYSTEM
+from governance.monitoring.profiles import ReferenceData
+from governance.monitoring.records import OUTPUT, MonitoringRollup
+from governance.registry.service import PublishRequest
+from server.container import Container
+from tests.support.models import CARD
+from tests.support.monitoring import classifier, normal_frame, reference_csv
+from tests.support.scoring import score
+
+DAY = timedelta(hours=24)
+
+
+@pytest.fixture
+def overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    return overrides | {"monitoring_profile_rows": 50}
+
+
+def _publish(cofre: Container, reference: bool = True) -> None:
+    request = PublishRequest(
+        name="risk",
+        artifact=classifier(),
+        card=CARD,
+        aliases=["production"],
+        reference=ReferenceData(reference_csv(), "csv") if reference else None,
+    )
+    with cofre.write() as session:
+        cofre.registry.publish(session, SYSTEM, request)
+
+
+def _traffic(cofre: Container, requests: int, shift: dict[str, float] | None = None) -> None:
+    frame = normal_frame(100 * requests, seed=3, shift=shift)
+    rows = frame.to_dict("records")
+    for index in range(requests):
+        chunk = rows[index * 100 : (index + 1) * 100]
+        subjects = [f"person-{i}" if index % 2 else None for i in range(len(chunk))]
+        score(cofre, subjects, name="risk", rows=chunk)
+
+
+def _run(cofre: Container) -> dict[str, Any]:
+    with cofre.write() as session:
+        reports = cofre.monitoring.run(session, "risk", None, DAY)
+    assert len(reports) == 1
+    return reports[0]
+
+
+def _rollups(cofre: Container) -> int:
+    with cofre.read() as session:
+        return int(session.scalar(select(func.count()).select_from(MonitoringRollup)) or 0)
+
+
+def test_a_shifted_feature_drifts_and_the_others_do_not(cofre: Container) -> None:
+    _publish(cofre)
+    _traffic(cofre, 6, shift={"x1": 2.0})
+    report = _run(cofre)
+    features = [f for f in report["drifting"] if f != OUTPUT]
+    assert features == ["x1"]
+    drift = report["drift"]
+    assert drift["x1"]["psi"] > 0.25 and drift["x1"]["p_value"] < 0.05
+    for name in ("x0", "x2"):
+        assert drift[name]["psi"] < 0.1 and drift[name]["p_value"] > 0.05, drift[name]
+        assert drift[name]["drifting"] is False
+    assert drift["x1"]["wasserstein"] == pytest.approx(2.0, abs=0.3)
+    assert report["profile"] == {"source": "reference", "rows": 4000}
+    assert report["traffic"]["requests"] == 6 and report["traffic"]["rows"] == 600
+    assert report["quality"]["x1"]["missing_share"] == 0.0
+    assert report["rows"] == {"seen": 600, "erased": 0}
+
+
+def test_recomputing_a_window_replaces_its_rollups_and_readers_see_them(
+    cofre: Container,
+) -> None:
+    _publish(cofre)
+    _traffic(cofre, 2)
+    first = _run(cofre)
+    stored = _rollups(cofre)
+    assert stored > 0
+    _traffic(cofre, 1)
+    second = _run(cofre)
+    assert _rollups(cofre) == stored
+    assert second["window"] == first["window"] and second["traffic"]["requests"] == 3
+    with cofre.read() as session:
+        read_back = cofre.monitoring.report(session, "risk", 1, DAY)
+    assert read_back is not None
+    assert read_back["drift"] == second["drift"]
+    assert read_back["traffic"] == second["traffic"]
+
+
+def test_a_version_without_reference_is_profiled_from_its_first_served_rows(
+    cofre: Container,
+) -> None:
+    _publish(cofre, reference=False)
+    score(cofre, [None] * 30, name="risk", rows=normal_frame(30, seed=5).to_dict("records"))
+    assert _run(cofre)["profile"] is None  # 30 of the 50 rows it needs
+    score(cofre, [None] * 30, name="risk", rows=normal_frame(30, seed=6).to_dict("records"))
+    report = _run(cofre)
+    assert report["profile"] == {"source": "served", "rows": 50}
+    assert report["drifting"] == []
+    assert set(report["drift"]) == {"x0", "x1", "x2", OUTPUT}
