@@ -61,6 +61,7 @@ def _register_blueprints(app: Flask) -> None:
         api_audit,
         api_compliance,
         api_models,
+        api_monitoring,
         api_operations,
         api_subjects,
         health,
@@ -86,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
         openapi,
         api_subjects,
         api_compliance,
+        api_monitoring,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

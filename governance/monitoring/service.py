@@ -193,6 +193,7 @@ class Monitoring:
         model = self.registry.model(session, model_name)
         if version is None:
             versions = [v for n, v in self.served_versions(session, span) if n == model_name]
+            versions = versions or [self.registry.resolve(session, model_name).version]
         else:
             versions = [self.registry.resolve(session, model_name, version=version).version]
         chosen = [v for v in model.versions if v.version in versions]

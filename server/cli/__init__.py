@@ -103,6 +103,7 @@ def _register() -> None:
         jobs,
         keys,
         models,
+        monitor,
         predict_batch,
         retrain,
         reviews,
@@ -126,6 +127,7 @@ def _register() -> None:
         subjects,
         reviews,
         compliance,
+        monitor,
     ):
         for command in module.commands:
             cli.add_command(command)

@@ -110,3 +110,13 @@ def uploaded_reference() -> ReferenceData | None:
         return None
     target = request.form.get("reference_target", "").strip() or None
     return ReferenceData(upload.read(), reference_format(upload.filename), target)
+
+
+def optional_query_int(name: str) -> int | None:
+    """A positive whole number from the query string, or None when absent."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 2**31 - 1:
+        raise InvalidInput(f"{name} must be a positive integer", [FieldError(name, "digits")])
+    return int(text)
