@@ -60,6 +60,7 @@ def _register_blueprints(app: Flask) -> None:
         api_accounts,
         api_audit,
         api_compliance,
+        api_feedback,
         api_models,
         api_monitoring,
         api_operations,
@@ -86,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
         observability,
         openapi,
         api_subjects,
+        api_feedback,
         api_compliance,
         api_monitoring,
     ):

@@ -28,6 +28,7 @@ from governance.audit.writer import AuditWriter
 from governance.crypto.keyring import KeyRing
 from governance.db import make_engine, make_session_factory, read_session, write_transaction
 from governance.monitoring.drift import Thresholds
+from governance.monitoring.feedback import Feedback, FeedbackSource
 from governance.monitoring.service import Monitoring, MonitoringPolicy
 from governance.monitoring.windows import parse_length
 from governance.operations.jobs import JobHistory
@@ -148,8 +149,7 @@ class Container:
             profile_rows=settings.monitoring_profile_rows,
             step=parse_length(settings.monitoring_step),
         )
-        # Ground truth joins here when feedback lands: labels=self.feedback.
-        return Monitoring(self.audit, self.registry, policy, labels=None)
+        return Monitoring(self.audit, self.registry, policy, labels=self.feedback)
 
     @property
     def monitoring_window(self) -> timedelta:
@@ -185,14 +185,21 @@ class Container:
         return Decisions(self.audit, self.registry)
 
     @cached_property
+    def sealer(self) -> RowSealer:
+        return RowSealer(self.keyring)
+
+    @cached_property
     def reviews(self) -> Reviews:
-        sealer = RowSealer(self.keyring)
-        return Reviews(self.audit, self.decisions, sealer, self.settings.review_due_days, self)
+        return Reviews(self.audit, self.decisions, self.sealer, self.settings.review_due_days, self)
+
+    @cached_property
+    def feedback(self) -> Feedback:
+        return Feedback(self.audit, self.registry, self.sealer, self)
 
     @cached_property
     def subject_exports(self) -> SubjectExports:
-        # Per-row items an export gathers; monitoring's feedback joins this list.
-        sources: list[RowSource] = [ReviewSource(self.reviews)]
+        # Per-row items an export gathers: reviews and ground-truth feedback.
+        sources: list[RowSource] = [ReviewSource(self.reviews), FeedbackSource(self.feedback)]
         controller = Controller(self.settings.controller_name, self.settings.controller_contact)
         return SubjectExports(self.audit, self.audit_search, sources, controller)
 

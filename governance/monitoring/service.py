@@ -27,6 +27,7 @@ from governance.audit.records import AuditRecord
 from governance.audit.service import AuditLog, RowOpener
 from governance.clock import utcnow
 from governance.monitoring import drift, fairness, performance, quality
+from governance.monitoring.feedback import Label
 from governance.monitoring.figures import OUTPUT, TRAFFIC, WHOLE_MODEL, Figure
 from governance.monitoring.profiles import (
     SERVED,
@@ -43,11 +44,6 @@ from governance.registry.records import ModelVersion
 from governance.registry.service import Registry
 
 PREDICTION = "prediction"
-
-
-class Label(Protocol):
-    ground_truth: Any
-    group: str | None
 
 
 class LabelReader(Protocol):
