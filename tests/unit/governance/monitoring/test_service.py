@@ -15,7 +15,7 @@ from governance.monitoring.records import OUTPUT, MonitoringRollup
 from governance.registry.service import PublishRequest
 from server.container import Container
 from tests.support.models import CARD
-from tests.support.monitoring import classifier, normal_frame, reference_csv
+from tests.support.monitoring import classifier, labels_of, normal_frame, reference_csv
 from tests.support.scoring import score
 
 DAY = timedelta(hours=24)
@@ -107,3 +107,46 @@ def test_a_version_without_reference_is_profiled_from_its_first_served_rows(
     assert report["profile"] == {"source": "served", "rows": 50}
     assert report["drifting"] == []
     assert set(report["drift"]) == {"x0", "x1", "x2", OUTPUT}
+
+
+def test_performance_and_fairness_from_feedback_equal_sklearn(
+    cofre: Container, client: Any, api_key: Any
+) -> None:
+    from sklearn.metrics import accuracy_score, recall_score
+
+    _publish(cofre)
+    frame = normal_frame(120, seed=8)
+    truth = labels_of(frame).copy()
+    truth[::5] = 1 - truth[::5]  # some answers wrong
+    groups = ["a" if i % 3 else "b" for i in range(120)]
+    predictor = api_key("predictor")
+    predicted: list[int] = []
+    for start in (0, 40, 80):
+        rows = frame.iloc[start : start + 40].to_dict("records")
+        request_id = score(cofre, [None] * 40, name="risk", rows=rows)
+        with cofre.read() as session:
+            record = next(r for r in cofre.audit.by_request(session, request_id) if r.payload)
+            predicted += [r["output"] for r in cofre.audit.decrypt_payload(session, record)]
+        if start == 80:
+            continue  # the last request gets no feedback
+        body = {
+            "ground_truth": [int(v) for v in truth[start : start + 40]],
+            "groups": groups[start : start + 40],
+        }
+        sent = client.post(
+            f"/api/v1/predictions/{request_id}/feedback", json=body, headers=predictor
+        )
+        assert sent.status_code in (200, 201), sent.json
+    report = _run(cofre)
+    perf = report["performance"]
+    assert perf["labelled_rows"] == 80
+    assert perf["accuracy"] == pytest.approx(accuracy_score(truth[:80], predicted[:80]))
+    assert perf["recall"] == pytest.approx(recall_score(truth[:80], predicted[:80]))
+    rates = report["fairness"]["groups"]
+    for name in ("a", "b"):
+        mine = [i for i in range(80) if groups[i] == name]
+        assert rates[name]["selection_rate"] == pytest.approx(
+            sum(predicted[i] == 1 for i in mine) / len(mine)
+        )
+    gap = abs(rates["a"]["selection_rate"] - rates["b"]["selection_rate"])
+    assert report["fairness"]["selection_rate_gap"] == pytest.approx(gap)
