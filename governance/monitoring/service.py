@@ -27,6 +27,7 @@ from governance.audit.records import AuditRecord
 from governance.audit.service import AuditLog, RowOpener
 from governance.clock import utcnow
 from governance.monitoring import drift, fairness, performance, quality
+from governance.monitoring import traffic as traffic_rollups
 from governance.monitoring.feedback import Label
 from governance.monitoring.figures import OUTPUT, TRAFFIC, WHOLE_MODEL, Figure
 from governance.monitoring.profiles import (
@@ -495,11 +496,31 @@ class Monitoring:
         report["thresholds"] = self.policy.thresholds.as_dict()
         return report
 
+    def traffic(self, session: Session, length: timedelta) -> list[traffic_rollups.Series]:
+        """Every version's traffic in its latest window of `length`, by step."""
+        return traffic_rollups.series(
+            session, self._latest_windows(session, length, (TRAFFIC,)), self.policy.step
+        )
+
+    def traffic_since(self, session: Session, start: datetime) -> list[traffic_rollups.Series]:
+        """Every version's traffic in the steps since `start` (the dashboard's today)."""
+        return traffic_rollups.since(session, start, self.policy.step)
+
     def latest(
         self, session: Session, length: timedelta, metrics: Sequence[str]
     ) -> list[MonitoringRollup]:
         """Every version's figures of `metrics` in its latest window of `length` (for
         the Prometheus gauges): one query for the windows, one per version."""
+        found: list[MonitoringRollup] = []
+        for (name, version), window in sorted(
+            self._latest_windows(session, length, metrics).items()
+        ):
+            found += self.rollups(session, name, version, [window], metrics)
+        return found
+
+    def _latest_windows(
+        self, session: Session, length: timedelta, metrics: Sequence[str]
+    ) -> dict[tuple[str, int], Window]:
         stmt = (
             select(
                 MonitoringRollup.model_name,
@@ -516,10 +537,7 @@ class Monitoring:
             window = Window(start, end)
             if window.length == length:
                 newest.setdefault((name, version), window)
-        found: list[MonitoringRollup] = []
-        for (name, version), window in sorted(newest.items()):
-            found += self.rollups(session, name, version, [window], metrics)
-        return found
+        return newest
 
 
 def _opened(opener: RowOpener, record: Any) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from governance.audit.traffic import Series
+from governance.monitoring.traffic import Series
 
 WIDTH, HEIGHT, PAD = 480, 120, 24
 
@@ -38,7 +38,7 @@ def series_chart(series: Series, label_format: str) -> Chart:
     count = len(series.buckets) or 1
     slot = (WIDTH - 2 * PAD) / count
     top = max((b.requests for b in series.buckets), default=0) or 1
-    slowest = max((b.p95_ms or 0 for b in series.buckets), default=0) or 1
+    slowest = int(max((b.p95_ms or 0 for b in series.buckets), default=0)) or 1
     plot = HEIGHT - 2 * PAD
     bars, points = [], []
     for index, bucket in enumerate(series.buckets):

@@ -70,3 +70,19 @@ def test_predictors_and_other_models_keys_may_not_see_it(
     assert client.get(page, headers=api_key("predictor")).status_code == 403
     assert client.get(page, headers=api_key("auditor", ["other"])).status_code == 403
     assert client.get(page, headers=api_key("auditor", ["risk"])).status_code == 200
+
+
+def test_traffic_page_and_dashboard_read_the_traffic_rollups(
+    monitored: Container, client: FlaskClient, signed_in: Callable[[str], str]
+) -> None:
+    signed_in("publisher")
+    page = client.get("/admin/traffic").text
+    assert '<td class="requests">3</td>' in page and "risk v1" in page
+    assert page.count("<rect") >= 2 * 24  # an answered and an error bar per hour
+    score(monitored, [None], name="risk", rows=normal_frame(1, seed=9).to_dict("records"))
+    # Not counted until the monitoring job runs again: pages never scan the log.
+    assert '<td class="requests">3</td>' in client.get("/admin/traffic").text
+    with monitored.write() as session:
+        monitored.monitoring.run_due(session, monitored.monitoring_window)
+    assert '<td class="requests">4</td>' in client.get("/admin/traffic").text
+    assert "4 <small>requests since" in client.get("/admin/").text
