@@ -42,8 +42,10 @@ class MonitoringRollup(Base):
       performance: accuracy, precision, recall, f1, roc_auc, mae, rmse, r2
       quality: missing_share, out_of_range_share, unseen_category_share
       fairness: selection_rate_gap, tpr_gap (feature = the group attribute's name)
-      traffic: requests, rows, errors, error_rate `details` keeps what a reader needs
-    to judge it: bins, thresholds, the p-value's test, the labelled-row count.
+      traffic: requests, rows, errors, error_rate (also refused, latency_p50_ms,
+        latency_p95_ms; stored for the window and for each step, an hour, inside it)
+    `details` keeps what a reader needs to judge it: bins, thresholds, the p-value's
+    test, the labelled-row count.
     Computing a window again replaces its rows (unique key below).
     """
 
