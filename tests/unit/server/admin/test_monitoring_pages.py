@@ -86,3 +86,28 @@ def test_traffic_page_and_dashboard_read_the_traffic_rollups(
         monitored.monitoring.run_due(session, monitored.monitoring_window)
     assert '<td class="requests">4</td>' in client.get("/admin/traffic").text
     assert "4 <small>requests since" in client.get("/admin/").text
+
+
+def test_the_upload_form_takes_reference_data(
+    cofre: Container, client: FlaskClient, signed_in: Callable[[str], str]
+) -> None:
+    from io import BytesIO
+
+    csrf = signed_in("publisher")
+    assert 'name="reference_data"' in client.get("/admin/publish").text
+    response = client.post(
+        "/admin/publish",
+        data={
+            "csrf_token": csrf,
+            "name": "risk",
+            "purpose": "p",
+            "legal_basis": "l",
+            "file": (BytesIO(classifier()), "risk.skops"),
+            "reference_data": (BytesIO(reference_csv(500)), "reference.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    with cofre.read() as session:
+        profile = cofre.registry.profiles.get(session, "risk", 1)
+    assert profile is not None and profile.source == "reference" and profile.rows == 500
