@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import threading
 import uuid
@@ -26,7 +25,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
-from governance.audit.chain import GENESIS, canonical_bytes, fields_of, plain_bytes, record_hash
+from governance.audit.chain import (
+    GENESIS,
+    canonical_bytes,
+    fields_of,
+    plain_bytes,
+    read_plain,
+    record_hash,
+)
 from governance.audit.keyscopes import KeyScope, scope_at
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
 from governance.clock import isoformat, utcnow
@@ -472,8 +478,9 @@ class RowOpener:
         wanted = {e["k"] for p in payloads for e in p or []} - set(self._keys)
         if not wanted:
             return
-        found = self._session.scalars(select(AuditDataKey).where(AuditDataKey.id.in_(wanted)))
-        for key_row in found:
+        # Plain rows, not ORM objects: a window may hold thousands of subjects' keys.
+        stmt = select(_DATA_KEYS.id, _DATA_KEYS.kek_id, _DATA_KEYS.wrapped)
+        for key_row in self._session.execute(stmt.where(_DATA_KEYS.id.in_(wanted))):
             self._keys[key_row.id] = self._unwrapped(key_row)
         for missing in wanted - set(self._keys):
             self._keys[missing] = None
@@ -483,7 +490,7 @@ class RowOpener:
             self._keys[key_id] = self._unwrapped(self._session.get(AuditDataKey, key_id))
         return self._keys[key_id]
 
-    def _unwrapped(self, key_row: AuditDataKey | None) -> bytes | None:
+    def _unwrapped(self, key_row: Any) -> bytes | None:
         if key_row is None or key_row.wrapped is None:
             return None  # destroyed: the subject was erased or the rows outlived retention
         return self._audit._unwrap(key_row)
@@ -497,10 +504,10 @@ def _open_entry(
     if "rows" in entry:
         aad = _block_aad(request_id, int(entry["rows"]), entry["k"])
         opened = open_sealed(key, sealed, aad, f"audit record {seq} rows")
-        block: list[dict[str, Any]] = json.loads(opened)
+        block: list[dict[str, Any]] = read_plain(opened)
         return block
     aad = _row_aad(request_id, index, entry["k"])
-    return [json.loads(open_sealed(key, sealed, aad, f"audit record {seq} row {index}"))]
+    return [read_plain(open_sealed(key, sealed, aad, f"audit record {seq} row {index}"))]
 
 
 def _check_link(state: _Verifier, record: AuditRecord) -> str | None:
