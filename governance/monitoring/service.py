@@ -199,18 +199,19 @@ class Monitoring:
     def run_due(
         self, session: Session, window: timedelta, now: datetime | None = None
     ) -> list[dict[str, Any]]:
-        """What the scheduled job computes: for every version served in the current
-        window or the one before, the current window; and the one before again,
-        once, if it was last computed before it ended (so every window ends final)."""
+        """What the scheduled job computes, through `run`: for every version served in
+        the current window or the one before, the current window; and the one before
+        again, once, if it was last computed before it ended (so every window ends
+        final)."""
         now = now or utcnow()
         current = window_ending(now, window, self.policy.step)
         before = Window(current.start - self.policy.step, current.end - self.policy.step)
+        just_before = before.end - timedelta(microseconds=1)  # a moment inside `before`
         reports = []
         for name, number in self.served_versions(session, Window(before.start, current.end)):
-            version = self.registry.resolve(session, name, version=number)
             if not self._final(session, name, number, before):
-                reports.append(self._run_version(session, version, before))
-            reports.append(self._run_version(session, version, current))
+                reports += self.run(session, name, number, window, just_before)
+            reports += self.run(session, name, number, window, now)
         return reports
 
     def _final(self, session: Session, name: str, version: int, window: Window) -> bool:

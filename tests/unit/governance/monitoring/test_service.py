@@ -150,3 +150,36 @@ def test_performance_and_fairness_from_feedback_equal_sklearn(
         )
     gap = abs(rates["a"]["selection_rate"] - rates["b"]["selection_rate"])
     assert report["fairness"]["selection_rate_gap"] == pytest.approx(gap)
+
+
+def test_the_job_finalises_the_window_before_once(cofre: Container) -> None:
+    _publish(cofre)
+    _traffic(cofre, 1)
+    with cofre.write() as session:
+        first = cofre.monitoring.run_due(session, DAY)
+    with cofre.write() as session:
+        second = cofre.monitoring.run_due(session, DAY)
+    assert len(first) == 2 and len(second) == 1
+    assert first[1]["window"] == second[0]["window"]
+    assert first[0]["window"]["end"] < first[1]["window"]["end"]
+
+
+def test_an_erased_subject_leaves_later_reports(
+    cofre: Container, client: Any, api_key: Any
+) -> None:
+    from governance.subjects.caller import Caller
+
+    _publish(cofre)
+    rows = normal_frame(4, seed=9).to_dict("records")
+    request_id = score(cofre, ["ana", "ana", "bo", None], name="risk", rows=rows)
+    body = {"ground_truth": [0, 1, 0, 1]}
+    sent = client.post(
+        f"/api/v1/predictions/{request_id}/feedback", json=body, headers=api_key("predictor")
+    )
+    assert sent.status_code == 201, sent.json
+    before = _run(cofre)
+    assert before["performance"]["labelled_rows"] == 4 and before["rows"]["erased"] == 0
+    cofre.subjects.erase(Caller(SYSTEM), "ana", "request 1")
+    after = _run(cofre)
+    assert after["performance"]["labelled_rows"] == 2
+    assert after["rows"] == {"seen": 2, "erased": 2}
