@@ -9,10 +9,12 @@ scipy.stats.entropy(a, e) + scipy.stats.entropy(e, a). A bin empty on one side
 would make it infinite, so shares are floored at EPSILON = 1e-4 (one row in ten
 thousand, the floor Evidently uses) and renormalised.
 
-Tests: Kolmogorov-Smirnov (scipy.stats.ks_2samp) of the profile's sample against
-every value of the window for numbers; chi-squared test of homogeneity
+Tests: Kolmogorov-Smirnov (scipy.stats.ks_2samp) of the profile's quantiles (its
+reference side counts as that many points, so the p-value is conservative)
+against every value of the window for numbers; chi-squared test of homogeneity
 (scipy.stats.chi2_contingency) of the reference counts against the window's for
-categories, where a category the reference never saw counts too.
+categories, over the profile's listed categories and one "(other)" bin for the
+rest (a category the reference never saw lands there).
 
 Default thresholds (`Thresholds`, configurable): PSI below 0.1 is no real change,
 0.1 to 0.25 a moderate shift, 0.25 and above a major one (the credit-scoring
@@ -39,7 +41,7 @@ from governance.monitoring.figures import (
     WASSERSTEIN,
     Figure,
 )
-from governance.monitoring.profiles import bin_index
+from governance.monitoring.profiles import OTHER, bin_index
 
 EPSILON = 1e-4
 
@@ -114,14 +116,20 @@ def numeric_drift(
 def categorical_drift(
     feature: str, reference: Mapping[str, Any], counts: Mapping[str, int], thresholds: Thresholds
 ) -> list[Figure]:
-    """Figures for the window's category counts of a categorical column."""
+    """Figures for the window's category counts of a categorical column, over the
+    profile's listed categories and one bin for every other category."""
     known: Mapping[str, int] = reference.get("counts") or {}
     rows = int(sum(counts.values()))
-    if rows == 0 or not known:
+    if rows == 0 or not (known or reference.get("other")):
         return []
-    names = sorted(set(known) | set(counts))
-    expected = np.array([known.get(n, 0) for n in names], dtype=np.float64)
-    actual = np.array([counts.get(n, 0) for n in names], dtype=np.float64)
+    names = sorted(known)
+    expected = np.array([known[n] for n in names] + [reference.get("other", 0)], dtype=np.float64)
+    listed = [counts.get(n, 0) for n in names]
+    actual = np.array([*listed, rows - sum(listed)], dtype=np.float64)
+    if expected[-1] == 0 and actual[-1] == 0:  # no "other" on either side: no such bin
+        expected, actual = expected[:-1], actual[:-1]
+    else:
+        names = [*names, OTHER]
     psi_value = psi(expected, actual)
     statistic, p_value = _chi2(expected, actual)
     verdict = _verdict(psi_value, p_value, thresholds)

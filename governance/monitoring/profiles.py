@@ -11,15 +11,22 @@ first N served rows (`source: served`). Layout (JSON, `format` 1):
 A numeric column (dtype float64 or int64, and a regressor's output):
     {"type": "numeric", "rows", "missing_share", "min", "max", "mean", "std",
      "edges": interior quantile bin edges, "shares": reference share per bin,
-     "sample": at most SAMPLE_SIZE values for the two-sample tests}
+     "sample": at most SAMPLE_SIZE evenly spaced quantiles, the reference side of
+                the two-sample tests}
 A categorical column (bool and string features, a classifier's output):
     {"type": "categorical", "rows", "missing_share", "counts": {category: n},
-     "truncated": more than MAX_CATEGORIES categories were seen}
+     "other": rows of categories not listed}
 
 Bins are deciles of the reference values (ties merged), with open outer bins
-(-inf, e1) and [ek, +inf), so every later value falls in exactly one bin. Each
-column's sample is drawn on its own, so rows cannot be put back together from a
-profile.
+(-inf, e1) and [ek, +inf), so every later value falls in exactly one bin.
+
+A profile holds aggregates, not rows: reference data and served rows may be
+personal, and a profile is neither erased with a subject nor shredded by
+retention. So the "sample" is quantiles, each summarising at least MIN_GROUP
+rows (interpolated, never a row's value unless values tie), a category is listed
+only when at least MIN_GROUP rows have it (the rest count as "other"), and each
+column is summarised on its own, so rows cannot be put back together. The range
+(min, max) is the one place single values are kept.
 """
 
 from __future__ import annotations
@@ -42,8 +49,10 @@ from governance.monitoring.records import ReferenceProfile
 FORMAT = 1
 NUMERIC_DTYPES = ("float64", "int64")
 BINS = 10  # deciles: the usual PSI binning (Siddiqi, Credit Risk Scorecards, 2006)
-SAMPLE_SIZE = 5000
+SAMPLE_SIZE = 1000
 MAX_CATEGORIES = 1000
+MIN_GROUP = 5  # rows behind every stored quantile and listed category
+OTHER = "(other)"  # the bin of categories a profile does not list
 DEFAULT_TARGET = "target"
 REFERENCE, SERVED = "reference", "served"
 FIELD = "reference_data"
@@ -107,7 +116,7 @@ def bin_index(edges: Sequence[float] | np.ndarray, values: np.ndarray) -> np.nda
     return np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="right")
 
 
-def numeric_column(values: Any, rng: np.random.Generator) -> dict[str, Any]:
+def numeric_column(values: Any) -> dict[str, Any]:
     array = numbers(values)
     present = array[~np.isnan(array)]
     column: dict[str, Any] = {
@@ -119,7 +128,8 @@ def numeric_column(values: Any, rng: np.random.Generator) -> dict[str, Any]:
         return column | {"edges": [], "shares": [], "sample": []}
     edges = np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)[1:-1]))
     counts = np.bincount(bin_index(edges, present), minlength=edges.size + 1)
-    sample = rng.choice(present, size=min(SAMPLE_SIZE, present.size), replace=False)
+    points = max(2, min(SAMPLE_SIZE, present.size // MIN_GROUP))
+    sample = np.quantile(present, np.linspace(0, 1, points))
     return column | {
         "min": float(present.min()),
         "max": float(present.max()),
@@ -134,18 +144,19 @@ def numeric_column(values: Any, rng: np.random.Generator) -> dict[str, Any]:
 def categorical_column(values: Any) -> dict[str, Any]:
     texts = categories(values)
     counts = texts.value_counts(dropna=True)
+    listed = counts[counts >= MIN_GROUP].iloc[:MAX_CATEGORIES]
     rows = len(texts)
     return {
         "type": "categorical",
         "rows": rows,
         "missing_share": float(texts.isna().sum() / rows) if rows else 0.0,
-        "counts": {str(k): int(v) for k, v in counts.iloc[:MAX_CATEGORIES].items()},
-        "truncated": bool(len(counts) > MAX_CATEGORIES),
+        "counts": {str(k): int(v) for k, v in listed.items()},
+        "other": int(counts.sum() - listed.sum()),
     }
 
 
-def column_profile(values: Any, numeric: bool, rng: np.random.Generator) -> dict[str, Any]:
-    return numeric_column(values, rng) if numeric else categorical_column(values)
+def column_profile(values: Any, numeric: bool) -> dict[str, Any]:
+    return numeric_column(values) if numeric else categorical_column(values)
 
 
 def build_profile(
@@ -155,21 +166,19 @@ def build_profile(
     classification: bool,
     source: str,
     target: Any = None,
-    seed: int = 0,
 ) -> dict[str, Any]:
     """A profile of feature columns (name -> values), the model's outputs on the
     same rows and, when given, the target."""
-    rng = np.random.default_rng(seed)
     profiled = {
-        f["name"]: column_profile(columns[f["name"]], is_numeric(f["dtype"]), rng) for f in features
+        f["name"]: column_profile(columns[f["name"]], is_numeric(f["dtype"])) for f in features
     }
     return {
         "format": FORMAT,
         "source": source,
         "rows": len(outputs),
         "features": profiled,
-        "output": column_profile(outputs, not classification, rng),
-        "target": None if target is None else column_profile(target, not classification, rng),
+        "output": column_profile(outputs, not classification),
+        "target": None if target is None else column_profile(target, not classification),
     }
 
 

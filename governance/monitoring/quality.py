@@ -45,10 +45,14 @@ def categorical_quality(
     if present:
         known = reference.get("counts") or {}
         unseen = {c: n for c, n in counts.items() if c not in known}
-        # A profile that kept only the commonest categories cannot tell a rare one
-        # from a new one: no figure rather than a wrong one.
-        value = None if reference.get("truncated") else sum(unseen.values()) / present
-        details = {"unseen_categories": len(unseen), "truncated": bool(reference.get("truncated"))}
+        # A profile lists only categories of at least MIN_GROUP rows: a rare one of the
+        # reference counts as unseen too, and its share there is said alongside.
+        other = reference.get("other", 0)
+        details = {
+            "unseen_categories": len(unseen),
+            "reference_other_share": other / reference["rows"] if reference.get("rows") else 0.0,
+        }
+        value = sum(unseen.values()) / present
         figures.append(Figure(feature, QUALITY, UNSEEN, value, present, details))
     return figures
 

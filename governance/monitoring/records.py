@@ -82,10 +82,10 @@ class ReferenceProfile(Base):
     `source` is "reference" (a data file given at publish) or "served" (the
     version's first N served rows, when no file was given). `profile` holds, per
     feature, its type, missing share, quantile bins with their shares and range
-    (numbers) or category counts (categories), and a bounded sample of values for
-    the two-sample tests; the same for the model's output (`OUTPUT`). Each
-    feature's sample is drawn independently, so rows cannot be put back together
-    from the profile. See governance/monitoring/profiles.py for the layout.
+    (numbers) or category counts (categories), and quantiles for the two-sample
+    tests; the same for the model's output (`OUTPUT`). Aggregates only, each of at
+    least five rows, so a profile holds no row to erase. See
+    governance/monitoring/profiles.py for the layout.
     """
 
     __tablename__ = "monitoring_profiles"

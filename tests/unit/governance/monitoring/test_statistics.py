@@ -31,7 +31,7 @@ def test_psi_is_the_textbook_sum_with_floored_shares() -> None:
 
 
 def test_numeric_drift_matches_scipy() -> None:
-    column = profiles.numeric_column(REFERENCE, np.random.default_rng(0))
+    column = profiles.numeric_column(REFERENCE)
     window = RNG.normal(loc=2.0, size=3000)
     figures = _by_method(drift.numeric_drift("x", column, window, THRESHOLDS))
     sample = np.array(column["sample"])
@@ -50,7 +50,7 @@ def test_numeric_drift_matches_scipy() -> None:
 
 
 def test_an_unchanged_feature_does_not_drift() -> None:
-    column = profiles.numeric_column(REFERENCE, np.random.default_rng(0))
+    column = profiles.numeric_column(REFERENCE)
     figures = _by_method(drift.numeric_drift("x", column, RNG.normal(size=3000), THRESHOLDS))
     assert figures[("drift", "psi")].value < 0.1
     assert figures[("drift_pvalue", "ks")].value > 0.05
@@ -69,13 +69,13 @@ def test_categorical_drift_matches_chi2_contingency() -> None:
 
 
 def test_quality_shares() -> None:
-    column = profiles.numeric_column([0.0, 1.0, 2.0, 3.0], np.random.default_rng(0))
+    column = profiles.numeric_column([0.0, 1.0, 2.0, 3.0])
     figures = _by_method(
         quality.numeric_quality("x", column, np.array([np.nan, -1.0, 0.5, 4.0, 3.0]))
     )
     assert figures[("quality", "missing_share")].value == pytest.approx(0.2)
     assert figures[("quality", "out_of_range_share")].value == pytest.approx(0.5)
-    known = profiles.categorical_column(["a", "b"])
+    known = profiles.categorical_column(["a"] * 5 + ["b"] * 5)
     found = _by_method(quality.categorical_quality("c", known, {"a": 3, "z": 1}, missing=1))
     assert found[("quality", "unseen_category_share")].value == pytest.approx(0.25)
     assert found[("quality", "missing_share")].value == pytest.approx(0.2)
@@ -132,3 +132,13 @@ def test_fairness_gaps() -> None:
     tpr_b = skm.recall_score(truth[4:], predicted[4:])
     assert figures["tpr_gap"].value == pytest.approx(abs(tpr_a - tpr_b))
     assert figures["tpr_gap"].feature == "group"
+
+
+def test_rare_and_new_categories_share_the_other_bin() -> None:
+    column = profiles.categorical_column(["a"] * 50 + ["b"] * 40 + ["r1", "r2"])
+    assert column["other"] == 2
+    figures = _by_method(drift.categorical_drift("c", column, {"a": 10, "new": 10}, THRESHOLDS))
+    psi = figures[("drift", "psi")]
+    assert psi.details["bins"]["categories"] == ["a", "b", "(other)"]
+    expected = stats.chi2_contingency(np.array([[50, 40, 2], [10, 0, 10]]))
+    assert figures[("drift_pvalue", "chi2")].value == pytest.approx(expected.pvalue)
