@@ -49,26 +49,32 @@ def model(name: str) -> ResponseReturnValue:
     cofre = services()
     text = request.args.get("window", "")
     length = parse_length(text) if text else cofre.monitoring_window
+    wanted = forms.optional_int(request.args, "version")
     with cofre.read() as session:
-        found = cofre.registry.resolve(
-            session, name, version=forms.optional_int(request.args, "version")
-        )
+        found = cofre.registry.resolve(session, name, version=wanted)
         report = cofre.monitoring.report(session, name, found.version, length)
         windows = cofre.monitoring.windows(session, name, found.version, length, HISTORY)
         history = cofre.monitoring.rollups(
             session, name, found.version, windows, (DRIFT, PERFORMANCE)
         )
-        return render(
-            "admin/monitoring/model.html",
-            model=found.model,
-            version=found.version,
-            length=format_length(length),
-            report=report,
-            features=_ordered(report),
-            drift_charts=_drift_charts(history, report, cofre.monitoring.policy.thresholds),
-            performance_charts=_performance_charts(history),
-            audit_link=_audit_link(name, found.version, report),
-        )
+        context = _context(found.model, found.version, report, history, length)
+        return render("admin/monitoring/model.html", **context)
+
+
+def _context(
+    model: Any, version: int, report: dict[str, Any] | None, history: list[Any], length: Any
+) -> dict[str, Any]:
+    thresholds = services().monitoring.policy.thresholds
+    return {
+        "model": model,
+        "version": version,
+        "length": format_length(length),
+        "report": report,
+        "features": _ordered(report),
+        "drift_charts": _drift_charts(history, report, thresholds),
+        "performance_charts": _performance_charts(history),
+        "audit_link": _audit_link(model.name, version, report),
+    }
 
 
 def _ordered(report: dict[str, Any] | None) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:

@@ -90,3 +90,10 @@ def test_the_job_and_the_gauges(
     }
     assert psi["x1"] > 0.25 and psi["x0"] < 0.1 and psi["x2"] < 0.1
     assert 'model="risk"' in lines[0] and 'version="1"' in lines[0]
+
+
+def test_cofre_monitor_refuses_in_one_line(risk: Container, runner: CliRunner) -> None:
+    for args in (["monitor", "nobody"], ["monitor", "risk", "--window", "soon"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code != 0
+        assert len(result.output.strip().splitlines()) == 1, result.output
