@@ -62,6 +62,7 @@ def _register_blueprints(app: Flask) -> None:
         api_compliance,
         api_feedback,
         api_models,
+        api_monitoring,
         api_operations,
         api_subjects,
         health,
@@ -88,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
         api_subjects,
         api_feedback,
         api_compliance,
+        api_monitoring,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

@@ -104,6 +104,7 @@ def _register() -> None:
         jobs,
         keys,
         models,
+        monitor,
         predict_batch,
         retrain,
         reviews,
@@ -127,6 +128,7 @@ def _register() -> None:
         subjects,
         reviews,
         compliance,
+        monitor,
         feedback,
     ):
         for command in module.commands:
