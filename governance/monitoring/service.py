@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
+from governance.accounts.actor import Actor
 from governance.audit.records import AuditRecord
 from governance.audit.service import AuditLog, RowOpener
 from governance.clock import utcnow
@@ -497,15 +498,21 @@ class Monitoring:
         report["thresholds"] = self.policy.thresholds.as_dict()
         return report
 
-    def traffic(self, session: Session, length: timedelta) -> list[traffic_rollups.Series]:
-        """Every version's traffic in its latest window of `length`, by step."""
-        return traffic_rollups.series(
-            session, self._latest_windows(session, length, (TRAFFIC,)), self.policy.step
-        )
+    def traffic(
+        self, session: Session, actor: Actor, length: timedelta
+    ) -> list[traffic_rollups.Series]:
+        """The traffic of every version `actor` may see in its latest window of
+        `length`, by step."""
+        windows = self._latest_windows(session, length, (TRAFFIC,))
+        visible = {k: w for k, w in windows.items() if actor.may_use_model(k[0])}
+        return traffic_rollups.series(session, visible, self.policy.step)
 
-    def traffic_since(self, session: Session, start: datetime) -> list[traffic_rollups.Series]:
-        """Every version's traffic in the steps since `start` (the dashboard's today)."""
-        return traffic_rollups.since(session, start, self.policy.step)
+    def traffic_since(
+        self, session: Session, actor: Actor, start: datetime
+    ) -> list[traffic_rollups.Series]:
+        """The traffic of every version `actor` may see in the steps since `start`."""
+        found = traffic_rollups.since(session, start, self.policy.step)
+        return [s for s in found if actor.may_use_model(s.model_name)]
 
     def latest(
         self, session: Session, length: timedelta, metrics: Sequence[str]

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from governance.errors import NotFound
 from governance.monitoring.windows import format_length, parse_length
 from server.extension import services
-from server.http.bodies import optional_query_int
+from server.http.bodies import query_id
 from server.security.access import requires
 
 blueprint = Blueprint("api_monitoring", __name__, url_prefix="/api/v1/models")
@@ -23,7 +23,7 @@ def monitoring(name: str) -> ResponseReturnValue:
     cofre = services()
     text = request.args.get("window", "")
     length = parse_length(text) if text else cofre.monitoring_window
-    wanted = optional_query_int("version")
+    wanted = query_id("version")
     with cofre.read() as session:
         version = cofre.registry.resolve(session, name, version=wanted).version
         report = cofre.monitoring.report(session, name, version, length)

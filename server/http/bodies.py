@@ -19,6 +19,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from governance.errors import FieldError, InvalidInput, MalformedInput, UnsupportedMediaType
+from governance.identifiers import MAX_ID, parse_id
 from governance.monitoring.profiles import ReferenceData, reference_format
 from server.inference.codecs import strict_json
 
@@ -112,11 +113,21 @@ def uploaded_reference() -> ReferenceData | None:
     return ReferenceData(upload.read(), reference_format(upload.filename), target)
 
 
-def optional_query_int(name: str) -> int | None:
-    """A positive whole number from the query string, or None when absent."""
-    text = request.args.get(name, "").strip()
+def query_number(name: str, default: int) -> int:
+    """A query parameter holding a count (a limit) or `default` when absent."""
+    found = query_id(name)
+    return default if found is None else found
+
+
+def query_id(name: str) -> int | None:
+    """An optional query parameter holding an id or a count: ASCII digits within the
+    database's integer range (1 and up), else 422; None when absent."""
+    text = request.args.get(name, "")
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= 2**31 - 1:
-        raise InvalidInput(f"{name} must be a positive integer", [FieldError(name, "digits")])
-    return int(text)
+    number = parse_id(text)
+    if number is None:
+        raise InvalidInput(
+            f"{name} must be a number", [FieldError(name, f"ASCII digits, 1 to {MAX_ID}")]
+        )
+    return number

@@ -35,8 +35,7 @@ def overview() -> ResponseReturnValue:
                 version.version,
                 cofre.monitoring.report(session, model.name, version.version, length),
             )
-            for model in cofre.registry.models(session)
-            if actor.may_use_model(model.name)
+            for model in cofre.registry.models(session, actor)
             for version in reversed(model.versions)
         ]
     reports = [(m, v, r) for m, v, r in rows if r is not None]

@@ -94,7 +94,7 @@ def test_publish_with_reference_data_from_the_cli(
     assert profile["target"]["counts"] == {"0": 50, "1": 50, "2": 50}
     bad = tmp_path / "bad.csv"
     iris_frame().drop(columns=["sepal length (cm)"]).to_csv(bad, index=False)
-    refused = runner.invoke(cli, [*args, "--reference-data", str(bad)])
+    refused = runner.invoke(cli, [*args, "--allow-duplicate", "--reference-data", str(bad)])
     assert refused.exit_code != 0 and "lacks" in refused.output
 
 

@@ -16,7 +16,7 @@ from governance.registry.service import PublishRequest
 from server.container import Container
 from tests.support.models import CARD
 from tests.support.monitoring import classifier, labels_of, normal_frame, reference_csv
-from tests.support.scoring import score
+from tests.support.scoring import rows_of, score
 
 DAY = timedelta(hours=24)
 
@@ -124,9 +124,7 @@ def test_performance_and_fairness_from_feedback_equal_sklearn(
     for start in (0, 40, 80):
         rows = frame.iloc[start : start + 40].to_dict("records")
         request_id = score(cofre, [None] * 40, name="risk", rows=rows)
-        with cofre.read() as session:
-            record = next(r for r in cofre.audit.by_request(session, request_id) if r.payload)
-            predicted += [r["output"] for r in cofre.audit.decrypt_payload(session, record)]
+        predicted += [r["output"] for r in rows_of(cofre, request_id)]
         if start == 80:
             continue  # the last request gets no feedback
         body = {
