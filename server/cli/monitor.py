@@ -30,7 +30,7 @@ def monitor(
     job stores it."""
     cofre = state.services
     length = parse_length(window) if window else cofre.monitoring_window
-    with cofre.write() as session:
+    with cofre.read() as session:  # results are written in short transactions
         reports = cofre.monitoring.run(session, name, version, length)
     if as_json:
         emit_json({"reports": reports})
