@@ -27,6 +27,8 @@ from governance.accounts.actor import SYSTEM
 from governance.clock import utcnow
 from governance.errors import CofreError, FieldError, InvalidInput
 from governance.operations.jobs import (
+    ALERT_DELIVERY_JOB,
+    ALERT_RETRAINING_JOB,
     BACKUP_JOB,
     CHECKPOINT_JOB,
     DRILL_JOB,
@@ -99,12 +101,18 @@ class JobSpec:
 
 
 def standard_jobs(settings: Settings) -> list[JobSpec]:
-    return [
+    specs = [
         JobSpec(BACKUP_JOB, settings.backup_schedule, backup_work),
         JobSpec(DRILL_JOB, settings.backup_drill_schedule, drill_work),
         JobSpec(CHECKPOINT_JOB, settings.checkpoint_schedule, checkpoint_work),
         JobSpec(RETENTION_JOB, settings.retention_schedule, retention_work),
+        JobSpec(ALERT_RETRAINING_JOB, settings.alert_delivery_schedule, alert_retraining_work),
     ]
+    if settings.alert_webhook_url:
+        specs.append(
+            JobSpec(ALERT_DELIVERY_JOB, settings.alert_delivery_schedule, alert_delivery_work)
+        )
+    return specs
 
 
 def checkpoint_work(container: Container) -> str:
@@ -149,6 +157,33 @@ def retrain_work(plan_id: int) -> Callable[[Container], str]:
     return work
 
 
+def alert_delivery_work(container: Container) -> str:
+    """POST due alert transitions to the webhook; failures wait their backoff."""
+    return "webhook: " + container.alert_deliveries.deliver_webhooks().summary()
+
+
+def alert_retraining_work(container: Container) -> str:
+    """Run each retraining plan an alert fired for, once per pass however many fired;
+    the plan's own gates decide, and a run never moves `production`."""
+    deliveries = container.alert_deliveries
+    with container.read() as session:
+        due: dict[int, list[tuple[int, int]]] = {}
+        for row in deliveries.due(session, "retrain"):
+            due.setdefault(row.plan_id or 0, []).append((row.id, row.alert_id))
+    done: list[str] = []
+    for plan_id, rows in due.items():
+        trigger = "alert " + ", ".join(str(alert) for _, alert in rows)
+        try:
+            run = container.retraining.run(plan_id, SYSTEM, trigger=trigger)
+            problem, done = None, [*done, f"plan {plan_id} run {run.id}: {run.decision}"]
+        except CofreError as exc:
+            problem, done = exc.detail, [*done, f"plan {plan_id}: {exc.detail}"]
+        with container.write() as session:
+            for delivery_id, _ in rows:
+                deliveries.record(session, delivery_id, problem, retry=False)
+    return "; ".join(done) or "no alert waiting for a retraining"
+
+
 def job_work(container: Container, name: str) -> Callable[[Container], str]:
     """The work of a job by name (for `cofre jobs run`)."""
     for spec in standard_jobs(container.settings):
@@ -157,8 +192,8 @@ def job_work(container: Container, name: str) -> Callable[[Container], str]:
     if name.startswith(RETRAIN_PREFIX) and name[len(RETRAIN_PREFIX) :].isdigit():
         return retrain_work(int(name[len(RETRAIN_PREFIX) :]))
     raise InvalidInput(
-        f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention "
-        "or retrain:<plan id>"
+        f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention, "
+        "alert-retraining, alert-delivery (with a webhook) or retrain:<plan id>"
     )
 
 

@@ -24,6 +24,8 @@ DRILL_JOB = "restore-drill"
 CHECKPOINT_JOB = "audit-checkpoint"
 RETENTION_JOB = "retention"
 RETRAIN_PREFIX = "retrain:"
+ALERT_DELIVERY_JOB = "alert-delivery"
+ALERT_RETRAINING_JOB = "alert-retraining"
 MESSAGE_LIMIT = 2000
 
 
