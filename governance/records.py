@@ -2,7 +2,13 @@
 
 from governance.accounts.records import ApiKey, LoginFailure, LoginSession, User
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
-from governance.monitoring.records import Alert, AlertDelivery, AlertRule, MonitoringRollup
+from governance.monitoring.records import (
+    Alert,
+    AlertDelivery,
+    AlertRule,
+    FeedbackLabel,
+    MonitoringRollup,
+)
 from governance.operations.records import JobRun
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
@@ -20,6 +26,7 @@ __all__ = [
     "AuditHead",
     "AuditRecord",
     "DecisionReview",
+    "FeedbackLabel",
     "JobRun",
     "LoginFailure",
     "LoginSession",

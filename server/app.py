@@ -61,6 +61,7 @@ def _register_blueprints(app: Flask) -> None:
         api_alerts,
         api_audit,
         api_compliance,
+        api_feedback,
         api_models,
         api_operations,
         api_subjects,
@@ -86,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
         observability,
         openapi,
         api_subjects,
+        api_feedback,
         api_compliance,
         api_alerts,
     ):

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
-from governance.audit.chain import GENESIS, canonical_bytes, fields_of, record_hash
+from governance.audit.chain import GENESIS, canonical_bytes, fields_of, plain_bytes, record_hash
 from governance.audit.keyscopes import KeyScope, scope_at
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
 from governance.clock import isoformat, utcnow
@@ -140,8 +140,8 @@ class AuditLog:
         pseudonyms = [self.pseudonym(r.subject_id) if r.subject_id else None for r in rows]
         if not any(pseudonyms):
             key_id, key = self._anonymous_key(session, scope)
-            plain = json.dumps([r.data for r in rows], separators=(",", ":"), ensure_ascii=False)
-            sealed = seal(key, plain.encode("utf-8"), _block_aad(request_id, len(rows), key_id))
+            plain = plain_bytes([r.data for r in rows])
+            sealed = seal(key, plain, _block_aad(request_id, len(rows), key_id))
             entry = {"k": key_id, "c": base64.b64encode(sealed).decode("ascii"), "rows": len(rows)}
             return pseudonyms, [entry]
         keys = self._subject_keys(session, {p for p in pseudonyms if p}, scope)
@@ -150,8 +150,8 @@ class AuditLog:
             key_id, key = keys[pseudonym] if pseudonym else self._anonymous_key(session, scope)
             # Plain JSON, not the canonical form: inputs hold floats, and only the
             # ciphertext enters the chain hash.
-            plain = json.dumps(row.data, separators=(",", ":"), ensure_ascii=False)
-            sealed = seal(key, plain.encode("utf-8"), _row_aad(request_id, index, key_id))
+            plain = plain_bytes(row.data)
+            sealed = seal(key, plain, _row_aad(request_id, index, key_id))
             payload.append({"k": key_id, "c": base64.b64encode(sealed).decode("ascii")})
         return pseudonyms, payload
 

@@ -100,6 +100,7 @@ def _register() -> None:
         backup,
         compliance,
         demo,
+        feedback,
         init,
         jobs,
         keys,
@@ -128,6 +129,7 @@ def _register() -> None:
         subjects,
         reviews,
         compliance,
+        feedback,
     ):
         for command in module.commands:
             cli.add_command(command)
