@@ -176,6 +176,7 @@ class Alerts:
             rule_key=rule.key,
             kind=rule.kind,
             state=FIRING,
+            firing_slot=1,
             rule=rule.as_dict(),
             evidence=evidence,
             fired_at=utcnow(),
@@ -191,6 +192,7 @@ class Alerts:
         self, session: Session, actor: Actor, alert: Alert, evidence: dict[str, Any]
     ) -> None:
         alert.state, alert.resolved_at, alert.resolution = RESOLVED, utcnow(), evidence
+        alert.firing_slot = None
         session.flush()
         self._announce(session, actor, alert, evidence)
 

@@ -110,9 +110,13 @@ class Alert(Base):
     `rule_key` names the rule (a row's id, or a default's description), `rule` is
     the rule as it was when the alert opened, `evidence` the rollup figures (values,
     windows, rows) that made it fire and `resolution` those that resolved it.
+    `firing_slot` is 1 while firing and null once resolved: with the unique key below,
+    two evaluations racing (the job and `cofre monitor`) cannot open the same alert
+    twice (nulls never collide, so resolved alerts pile up freely).
     """
 
     __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("model_name", "model_version", "rule_key", "firing_slot"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_name: Mapped[str] = mapped_column(String(128), index=True)
@@ -121,6 +125,7 @@ class Alert(Base):
     rule_key: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), index=True)  # firing | resolved
+    firing_slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
     rule: Mapped[dict[str, Any]] = mapped_column(JSON)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime)

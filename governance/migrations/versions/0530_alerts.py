@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("rule_key", sa.String(length=128), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("firing_slot", sa.Integer(), nullable=True),
         sa.Column("rule", sa.JSON(), nullable=False),
         sa.Column("evidence", sa.JSON(), nullable=False),
         sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
@@ -51,6 +52,13 @@ def upgrade() -> None:
             ["rule_id"], ["alert_rules.id"], name=op.f("fk_alerts_rule_id_alert_rules")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
+        sa.UniqueConstraint(
+            "model_name",
+            "model_version",
+            "rule_key",
+            "firing_slot",
+            name=op.f("uq_alerts_model_name"),
+        ),
     )
     op.create_index(op.f("ix_alerts_model_name"), "alerts", ["model_name"])
     op.create_index(op.f("ix_alerts_state"), "alerts", ["state"])

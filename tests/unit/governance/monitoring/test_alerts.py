@@ -229,3 +229,28 @@ def _plan(on_alert: str | None) -> RetrainingPlan:
         created_by="tests",
         created_at=utcnow(),
     )
+
+
+def test_one_rule_cannot_have_two_firing_alerts_for_one_version(iris: Container) -> None:
+    """What stops two racing evaluations (the job and `cofre monitor`) opening it twice."""
+    from sqlalchemy.exc import IntegrityError
+
+    _write(iris, 0, {"x": 0.9})
+    [fired] = _evaluate(iris)
+    with pytest.raises(IntegrityError), iris.write() as session:
+        alert = session.get(Alert, fired.alert_id)
+        assert alert is not None
+        twin = Alert(
+            **{c: getattr(alert, c) for c in ("model_name", "model_version", "rule_key", "kind")},
+            state="firing",
+            firing_slot=1,
+            rule=alert.rule,
+            evidence={},
+            fired_at=alert.fired_at,
+        )
+        session.add(twin)
+        session.flush()
+    _write(iris, 1, {"x": 0.0})
+    _evaluate(iris)  # resolved: the slot is free again
+    _write(iris, 2, {"x": 0.9})
+    assert [t.state for t in _evaluate(iris)] == ["firing"]
