@@ -6,8 +6,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from governance.accounts.actor import SYSTEM
+from governance.audit.records import AuditRecord
 from governance.registry.service import PublishRequest
 from server.cli import cli
 from server.container import Container
@@ -125,3 +127,13 @@ def test_retrain_plan_on_alert(runner: CliRunner, churn: Container) -> None:
     assert listed["on_alert"] is None
     wrong = runner.invoke(cli, ["retrain", "update", str(plan["id"]), "--on-alert", "missing"])
     assert wrong.exit_code != 0
+    with churn.read() as session:
+        updates = session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.kind == "retraining.plan_updated")
+            .order_by(AuditRecord.seq)
+        ).all()
+        assert [(u.details["was"], u.details["on_alert"]) for u in updates] == [
+            ("drift", "performance"),
+            ("performance", None),
+        ]
