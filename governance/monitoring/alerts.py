@@ -234,14 +234,18 @@ class Alerts:
             stmt = stmt.where(Alert.model_name.in_(actor.models))
         return list(session.scalars(stmt))
 
-    def deliveries(self, session: Session, alert_id: int) -> list[AlertDelivery]:
-        return list(
-            session.scalars(
+    def deliveries(self, session: Session, alert_ids: list[int]) -> dict[int, list[AlertDelivery]]:
+        """The outbox rows of these alerts (one query), by alert id, oldest first."""
+        found: dict[int, list[AlertDelivery]] = {alert_id: [] for alert_id in alert_ids}
+        if alert_ids:
+            stmt = (
                 select(AlertDelivery)
-                .where(AlertDelivery.alert_id == alert_id)
+                .where(AlertDelivery.alert_id.in_(alert_ids))
                 .order_by(AlertDelivery.id)
             )
-        )
+            for row in session.scalars(stmt):
+                found[row.alert_id].append(row)
+        return found
 
 
 def webhook_body(alert: Alert, evidence: dict[str, Any]) -> dict[str, Any]:

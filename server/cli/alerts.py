@@ -28,7 +28,8 @@ def list_alerts(
     cofre = state.services
     with cofre.read() as session:
         found = cofre.alerts.listing(session, state.actor, shown, model, limit)
-        rows = [rep.alert(a, cofre.alerts.deliveries(session, a.id)) for a in found]
+        outbox = cofre.alerts.deliveries(session, [a.id for a in found])
+        rows = [rep.alert(a, outbox[a.id]) for a in found]
     if as_json:
         emit_json(rows)
         return

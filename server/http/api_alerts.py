@@ -34,7 +34,8 @@ def list_alerts() -> ResponseReturnValue:
     state, model = request.args.get("state") or None, request.args.get("model") or None
     with cofre.read() as session:
         found = cofre.alerts.listing(session, current_actor(), state, model, limit)
-        alerts = [rep.alert(a, cofre.alerts.deliveries(session, a.id)) for a in found]
+        outbox = cofre.alerts.deliveries(session, [a.id for a in found])
+        alerts = [rep.alert(a, outbox[a.id]) for a in found]
     return jsonify(alerts=alerts)
 
 

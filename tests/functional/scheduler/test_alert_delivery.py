@@ -77,12 +77,12 @@ def test_the_scheduler_delivers_alerts_and_runs_the_waiting_plan(
 
     def settled() -> bool:
         with appliance.services() as cofre, cofre.read() as session:
-            rows = cofre.alerts.deliveries(session, fired.alert_id)
+            rows = cofre.alerts.deliveries(session, [fired.alert_id])[fired.alert_id]
             return len(rows) == 2 and all(r.status != "pending" for r in rows)
 
     _wait_for(settled, 90, "the webhook delivery and the retraining run")
     with appliance.services() as cofre, cofre.read() as session:
-        webhook, retrain = cofre.alerts.deliveries(session, fired.alert_id)
+        webhook, retrain = cofre.alerts.deliveries(session, [fired.alert_id])[fired.alert_id]
         [run] = cofre.retraining.runs(session)
         production = cofre.registry.resolve(session, "churn", alias="production").version
         jobs = {r.job: r.runner for r in cofre.jobs.recent(session, None, 200)}

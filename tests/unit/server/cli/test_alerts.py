@@ -11,6 +11,7 @@ from sqlalchemy import select
 from governance.accounts.actor import SYSTEM
 from governance.audit.records import AuditRecord
 from governance.registry.service import PublishRequest
+from governance.retraining.service import PlanRequest
 from server.cli import cli
 from server.container import Container
 from tests.support import alert_rollups as rollups
@@ -82,6 +83,7 @@ def test_rules_listed_added_removed(runner: CliRunner, churn: Container) -> None
 
 
 def test_alerts_listed_with_evidence(runner: CliRunner, churn: Container) -> None:
+    plan = _plan(churn, "drift")
     with churn.write() as session:
         rollups.write(session, "churn", 1, 0, {"x3": 0.8, "x1": 0.1})
     with churn.write() as session:
@@ -92,13 +94,27 @@ def test_alerts_listed_with_evidence(runner: CliRunner, churn: Container) -> Non
         "firing",
         ["x3"],
     )
+    assert [(d["channel"], d["plan"], d["status"]) for d in alert["deliveries"]] == [
+        ("retrain", plan, "pending")
+    ]
     assert "breaching: x3" in _ok(runner, "alerts", "list")
     assert json.loads(_ok(runner, "alerts", "list", "--state", "resolved", "--json")) == []
 
 
+def _plan(cofre: Container, on_alert: str) -> int:
+    _data(cofre)
+    request = PlanRequest("churn", "file", "fresh.csv", "label", "0 3 * * 1", "roc_auc", 0.01)
+    plan = cofre.retraining.create_plan(SYSTEM, request)
+    return cofre.retraining.set_on_alert(SYSTEM, plan.id, on_alert).id
+
+
+def _data(cofre: Container) -> None:
+    (cofre.settings.home / "datasets").mkdir(parents=True, exist_ok=True)
+    drift.frame(200, seed=1).to_csv(cofre.settings.home / "datasets" / "fresh.csv", index=False)
+
+
 def test_retrain_plan_on_alert(runner: CliRunner, churn: Container) -> None:
-    (churn.settings.home / "datasets").mkdir(parents=True, exist_ok=True)
-    drift.frame(200, seed=1).to_csv(churn.settings.home / "datasets" / "fresh.csv", index=False)
+    _data(churn)
     plan = json.loads(
         _ok(
             runner,
