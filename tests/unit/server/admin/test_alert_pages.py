@@ -87,3 +87,31 @@ def test_an_auditor_cannot_change_rules(
     token = signed_in("auditor")
     form = {"kind": "error_rate", "threshold": "0.1", "csrf_token": token}
     assert client.post("/admin/alerts/rules/iris", data=form).status_code == 403
+
+
+def test_the_retraining_page_says_which_alerts_run_a_plan(
+    client: FlaskClient, firing: Container, signed_in: Callable[[str], str]
+) -> None:
+    from governance.clock import utcnow
+    from governance.retraining.records import RetrainingPlan
+
+    with firing.write() as session:
+        session.add(
+            RetrainingPlan(
+                model_name="iris",
+                source_kind="file",
+                source="f.csv",
+                target="y",
+                schedule="0 3 * * 1",
+                metric="accuracy",
+                min_improvement=0.01,
+                holdout=0.25,
+                enabled=True,
+                on_alert="performance",
+                created_by="t",
+                created_at=utcnow(),
+            )
+        )
+    signed_in("publisher")
+    row = client.get("/admin/operations/retraining").text.split('id="plan-1"')[1]
+    assert "<td>performance</td>" in row.split("</tr>")[0]
