@@ -11,11 +11,13 @@ the URL's credentials never reach a log line or a recorded error.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,21 +181,35 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedire
 
 
 def post_json(webhook: Webhook, body: bytes, headers: dict[str, str]) -> int:
-    """POST `body`; the status on 2xx, else DeliveryFailed with a reason free of secrets."""
+    """POST `body`; the status on 2xx, else DeliveryFailed with a reason free of secrets.
+
+    Credentials in the URL (`https://user:password@host/...`) travel as HTTP Basic
+    authentication, never in the request line; no reason recorded names the URL.
+    """
     if not webhook.url.startswith(("http://", "https://")):
         raise DeliveryFailed("the webhook URL is not http(s)")
+    url, headers = _without_credentials(webhook.url, headers)
     # The scheme is checked above (and by the settings), so no file: URL is opened.
-    request = urllib.request.Request(  # noqa: S310
-        webhook.url, data=body, headers=headers, method="POST"
-    )
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
         with _OPENER.open(request, timeout=webhook.timeout_seconds) as response:
             status = int(response.status)
     except urllib.error.HTTPError as exc:
         raise DeliveryFailed(f"HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryFailed(f"not delivered: {type(reason).__name__}") from None
+    except urllib.error.URLError as exc:
+        raise DeliveryFailed(f"not delivered: {type(exc.reason).__name__}") from None
+    except Exception as exc:  # a bad port, a reset, a TLS failure: the type, never the text
+        raise DeliveryFailed(f"not delivered: {type(exc).__name__}") from None
     if not 200 <= status < 300:
         raise DeliveryFailed(f"HTTP {status}")
     return status
+
+
+def _without_credentials(url: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, headers
+    host = parts.netloc.rpartition("@")[2]
+    token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+    basic = "Basic " + base64.b64encode(token.encode()).decode()
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), headers | {"Authorization": basic}

@@ -116,3 +116,19 @@ def test_a_failed_attempt_waits_its_backoff(overrides: dict[str, Any], receiver:
         assert 59 <= (row.next_attempt_at - row.created_at).total_seconds() <= 70
     finally:
         cofre.close()
+
+
+def test_url_credentials_go_as_basic_auth_and_no_reason_names_them() -> None:
+    from governance.monitoring.delivery import DeliveryFailed, Webhook, post_json
+
+    with Receiver([204, 302]) as running:
+        url = running.url.replace("http://", "http://alerts:pa%40ss@")
+        assert post_json(Webhook(url), b"{}", {"Content-Type": "application/json"}) == 204
+        headers, _ = running.received[0]
+        assert headers["Authorization"] == "Basic YWxlcnRzOnBhQHNz"  # alerts:pa@ss
+        with pytest.raises(DeliveryFailed, match="HTTP 302"):  # redirects are not followed
+            post_json(Webhook(running.url), b"{}", {})
+    for bad in ("http://alerts:hunter2@127.0.0.1:notaport/h", "http://alerts:hunter2@127.0.0.1:9/"):
+        with pytest.raises(DeliveryFailed) as failed:
+            post_json(Webhook(bad, timeout_seconds=2), b"{}", {})
+        assert "hunter2" not in str(failed.value) and "127.0.0.1" not in str(failed.value)
