@@ -42,6 +42,7 @@ KINDS: dict[str, Figure] = {
     "missing": Figure("quality", ("missing_share",), per_feature=True),
     "error_rate": Figure("traffic", ("error_rate",), per_feature=False),
 }
+SHARES = ("missing", "error_rate")  # kinds whose figure is a share of rows
 # The kinds whose firing may trigger a retraining plan (`--on-alert`).
 TRIGGER_KINDS = ("drift", "performance")
 
@@ -107,6 +108,10 @@ def make_rule(
         errors.append(FieldError("method", "one of " + ", ".join(figure.methods)))
     if isinstance(threshold, bool) or not math.isfinite(threshold):
         errors.append(FieldError("threshold", "a finite number"))
+    elif kind in SHARES and not 0 <= threshold <= 1:
+        errors.append(FieldError("threshold", "a share, between 0 and 1"))
+    elif kind == "drift" and threshold < 0:
+        errors.append(FieldError("threshold", "zero or more"))
     if not 1 <= windows <= MAX_WINDOWS:
         errors.append(FieldError("windows", f"between 1 and {MAX_WINDOWS}"))
     feature = (feature or "").strip()

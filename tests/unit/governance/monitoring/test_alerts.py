@@ -169,6 +169,15 @@ def test_wrong_rules_unknown_models_and_scope_are_refused(iris: Container) -> No
         make_rule("error_rate", None, 0.1, feature="age")
     with pytest.raises(InvalidInput):
         make_rule("fairness", None, 0.1)
+    for kind, method, threshold in (
+        ("missing", None, 1.5),
+        ("error_rate", None, -0.1),
+        ("drift", "psi", -1.0),
+    ):
+        with pytest.raises(InvalidInput) as out_of_range:
+            make_rule(kind, method, threshold)
+        assert [e.field for e in out_of_range.value.errors] == ["threshold"]
+    assert make_rule("performance", "r2", -0.5).threshold == -0.5  # r2 may be negative
     with iris.write() as session:
         with pytest.raises(NotFound):
             iris.alerts.rules(session, SYSTEM, "nope")
