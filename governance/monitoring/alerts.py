@@ -122,12 +122,20 @@ class Alerts:
     def _adopt_defaults(
         self, session: Session, actor: Actor, model_name: str
     ) -> dict[str, AlertRule]:
-        """Copy the defaults into the model's own rows (once); by default ref."""
+        """Copy the defaults into the model's own rows (once); by default ref. Alerts
+        firing on a default follow its copy, so the copy does not fire them again."""
         if self._customised(session, model_name):
             return {}
         adopted = {r.ref: _row(model_name, r, actor) for r in self.defaults}
         session.add_all(adopted.values())
         session.flush()
+        copies = {r.key: _rule_of(adopted[r.ref]) for r in self.defaults}
+        firing = select(Alert).where(
+            Alert.model_name == model_name, Alert.state == FIRING, Alert.rule_key.in_(copies)
+        )
+        for alert in session.scalars(firing):
+            copy = copies[alert.rule_key]
+            alert.rule_key, alert.rule_id = copy.key, copy.id
         return adopted
 
     # -- evaluation ---------------------------------------------------------------------

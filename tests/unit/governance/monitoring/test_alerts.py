@@ -263,3 +263,17 @@ def test_one_rule_cannot_have_two_firing_alerts_for_one_version(iris: Container)
     _evaluate(iris)  # resolved: the slot is free again
     _write(iris, 2, {"x": 0.9})
     assert [t.state for t in _evaluate(iris)] == ["firing"]
+
+
+def test_an_alert_firing_on_a_default_follows_its_copy(iris: Container) -> None:
+    _write(iris, 0, {"x": 0.9})
+    [fired] = _evaluate(iris)
+    with iris.write() as session:
+        iris.alerts.add_rule(session, SYSTEM, "iris", make_rule("error_rate", None, 0.5))
+    assert _evaluate(iris) == []  # not resolved and fired again under the copied rule
+    with iris.read() as session:
+        alert = session.get(Alert, fired.alert_id)
+        assert alert is not None and alert.state == "firing" and alert.rule_id == 1
+    with iris.write() as session:
+        iris.alerts.remove_rule(session, SYSTEM, "iris", "1")
+    assert [(t.alert_id, t.state) for t in _evaluate(iris)] == [(fired.alert_id, "resolved")]
