@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -23,9 +23,10 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
-from governance.accounts.actor import SYSTEM
+from governance.accounts.actor import SYSTEM, Actor
 from governance.clock import utcnow
 from governance.errors import CofreError, FieldError, InvalidInput
+from governance.monitoring.alerts import Transition
 from governance.operations.jobs import (
     ALERT_DELIVERY_JOB,
     ALERT_RETRAINING_JOB,
@@ -155,6 +156,20 @@ def retrain_work(plan_id: int) -> Callable[[Container], str]:
         return message
 
     return work
+
+
+def evaluate_alerts(
+    container: Container, versions: Iterable[tuple[str, int]], actor: Actor = SYSTEM
+) -> list[Transition]:
+    """Judge the rules of each (model, version) whose report was just stored, in one
+    transaction after the one that stored the reports: what the monitoring job and
+    `cofre monitor` call, so both evaluate exactly alike."""
+    with container.write() as session:
+        return [
+            transition
+            for name, version in dict.fromkeys(versions)
+            for transition in container.alerts.evaluate(session, name, version, actor)
+        ]
 
 
 def alert_delivery_work(container: Container) -> str:

@@ -89,3 +89,18 @@ def test_the_webhook_job_exists_only_with_a_webhook(tmp_path: Path) -> None:
     assert "alert-retraining" in names and "alert-delivery" not in names
     hooked = load_settings(base | {"alert_webhook_url": "http://127.0.0.1:9/h"}, environ={})
     assert "alert-delivery" in {s.name for s in standard_jobs(hooked)}
+
+
+@sqlite_only
+def test_evaluate_alerts_judges_each_reported_version_once(cofre: Container) -> None:
+    from server.jobs import evaluate_alerts
+
+    with cofre.write() as session:
+        request = PublishRequest("churn", drift.champion("old"), CARD, aliases=["production"])
+        cofre.registry.publish(session, SYSTEM, request)
+        cofre.registry.publish(session, SYSTEM, PublishRequest("churn", drift.champion(), CARD))
+        rollups.write(session, "churn", 1, 0, {"x0": 0.9})
+        rollups.write(session, "churn", 2, 0, {"x0": 0.1})
+    fired = evaluate_alerts(cofre, [("churn", 1), ("churn", 2), ("churn", 1)])
+    assert [(t.model_name, t.model_version, t.state) for t in fired] == [("churn", 1, "firing")]
+    assert evaluate_alerts(cofre, [("churn", 1)]) == []
