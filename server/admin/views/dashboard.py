@@ -22,11 +22,12 @@ FIRING_SHOWN = 20
 @blueprint.get("/")
 @requires("model:read")
 def home() -> ResponseReturnValue:
-    cofre, now = services(), utcnow()
+    cofre, now, actor = services(), utcnow(), current_actor()
     midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
     with cofre.read() as session:
-        models = cofre.registry.models(session)
-        today = traffic.traffic(session, now, max(now - midnight, timedelta(seconds=1)), 1)
+        models = cofre.registry.models(session, actor)
+        since = max(now - midnight, timedelta(seconds=1))
+        today = traffic.traffic(session, actor, now, since, 1)
         verified = last_verification(session)
         checkpoint = cofre.audit.latest_checkpoint(session)
         firing = cofre.alerts.listing(session, current_actor(), "firing", limit=FIRING_SHOWN)

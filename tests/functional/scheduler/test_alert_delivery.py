@@ -83,7 +83,7 @@ def test_the_scheduler_delivers_alerts_and_runs_the_waiting_plan(
     _wait_for(settled, 90, "the webhook delivery and the retraining run")
     with appliance.services() as cofre, cofre.read() as session:
         webhook, retrain = cofre.alerts.deliveries(session, [fired.alert_id])[fired.alert_id]
-        [run] = cofre.retraining.runs(session)
+        [run] = cofre.retraining.runs(session, SYSTEM)
         production = cofre.registry.resolve(session, "churn", alias="production").version
         jobs = {r.job: r.runner for r in cofre.jobs.recent(session, None, 200)}
     assert (webhook.channel, webhook.status, webhook.attempts) == ("webhook", "delivered", 2)

@@ -51,7 +51,7 @@ def test_a_drift_alert_runs_the_waiting_plan_once_and_never_promotes(cofre: Cont
     message = alert_retraining_work(cofre)
     assert message.startswith(f"plan {waiting} run ") and str(other) not in message
     with cofre.read() as session:
-        [run] = cofre.retraining.runs(session)
+        [run] = cofre.retraining.runs(session, SYSTEM)
         rows = session.scalars(select(AlertDelivery).where(AlertDelivery.channel == "retrain"))
         settled = [(r.plan_id, r.status, r.attempts) for r in rows]
         production = cofre.registry.resolve(session, "churn", alias="production").version
@@ -75,7 +75,7 @@ def test_a_plan_that_cannot_run_settles_its_rows_as_failed(cofre: Container) -> 
         rollups.write(session, "churn", 1, 0, {"x0": 0.9})
     with cofre.write() as session:
         cofre.alerts.evaluate(session, "churn", 1)
-        session.delete(cofre.retraining.plan(session, plan))  # gone before the job ran
+        session.delete(cofre.retraining.plan(session, plan, SYSTEM))  # gone before the job ran
     message = alert_retraining_work(cofre)
     assert message == f"plan {plan}: no retraining plan {plan}"
     with cofre.read() as session:
