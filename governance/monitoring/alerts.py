@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from governance.accounts.actor import SYSTEM, Actor
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import isoformat, utcnow
-from governance.errors import FieldError, InvalidInput, NotFound, PermissionDenied
+from governance.errors import FieldError, InvalidInput, NotFound
 from governance.monitoring import rules as vocabulary
 from governance.monitoring.records import Alert, AlertDelivery, AlertRule, MonitoringRollup
 from governance.monitoring.rules import Point, Rule
@@ -63,12 +63,12 @@ class Alerts:
     # -- rules --------------------------------------------------------------------------
     def rules(self, session: Session, actor: Actor, model_name: str) -> list[Rule]:
         """The rules `model_name` follows now: its own, or the defaults."""
-        _check_scope(actor, model_name)
+        actor.check_model(model_name)
         _model(session, model_name)
         return self._effective(session, model_name)
 
     def add_rule(self, session: Session, actor: Actor, model_name: str, rule: Rule) -> Rule:
-        _check_scope(actor, model_name)
+        actor.check_model(model_name)
         _model(session, model_name)
         copied = len(self._adopt_defaults(session, actor, model_name))
         row = _row(model_name, rule, actor)
@@ -86,7 +86,7 @@ class Alerts:
         Removing a default copies them all and marks that copy removed, so the model
         keeps a row saying it no longer follows the defaults, even with no rule left.
         """
-        _check_scope(actor, model_name)
+        actor.check_model(model_name)
         _model(session, model_name)
         copied = 0
         if ref.startswith(DEFAULT_PREFIX) and not self._customised(session, model_name):
@@ -332,11 +332,6 @@ def _transition(alert: Alert, evidence: dict[str, Any]) -> Transition:
     return Transition(
         alert.id, alert.model_name, alert.model_version, alert.state, alert.rule, evidence
     )
-
-
-def _check_scope(actor: Actor, model_name: str) -> None:
-    if not actor.may_use_model(model_name):
-        raise PermissionDenied("this key or user is limited to other models")
 
 
 def _model(session: Session, model_name: str) -> RegisteredModel:
