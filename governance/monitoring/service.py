@@ -17,7 +17,7 @@ are skipped and counted. Readers never scan the log: they read rollups.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -61,6 +61,10 @@ class LabelReader(Protocol):
     def labels(
         self, session: Session, model_name: str, version: int, since: datetime, until: datetime
     ) -> Mapping[tuple[str, int], Label]: ...
+
+
+# Called with the run's (read) session and the reports just stored.
+AfterRun = Callable[[Session, list[dict[str, Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -174,8 +178,12 @@ class Monitoring:
         policy: MonitoringPolicy | None = None,
         labels: LabelReader | None = None,
         tx: Transactions | None = None,
+        after_run: Sequence[AfterRun] = (),
     ) -> None:
         self.audit = audit
+        # What runs on every computed report, whoever asked for it (the job or `cofre
+        # monitor`): the alert rules are evaluated here.
+        self.after_run = list(after_run)
         self.registry = registry
         self.policy = policy or MonitoringPolicy()
         self.labels = labels
@@ -204,7 +212,10 @@ class Monitoring:
         else:
             versions = [self.registry.resolve(session, model_name, version=version).version]
         chosen = [v for v in model.versions if v.version in versions]
-        return [self._run_version(session, v, span) for v in chosen]
+        reports = [self._run_version(session, v, span) for v in chosen]
+        for hook in self.after_run:
+            hook(session, reports)
+        return reports
 
     def run_due(
         self, session: Session, window: timedelta, now: datetime | None = None
