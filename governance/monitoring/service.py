@@ -33,6 +33,7 @@ from governance.accounts.actor import Actor
 from governance.audit.records import AuditRecord
 from governance.audit.service import AuditLog, RowOpener
 from governance.clock import utcnow
+from governance.errors import CofreError
 from governance.monitoring import drift, fairness, performance, quality
 from governance.monitoring import traffic as traffic_rollups
 from governance.monitoring.feedback import Label
@@ -228,11 +229,16 @@ class Monitoring:
         current = window_ending(now, window, self.policy.step)
         before = Window(current.start - self.policy.step, current.end - self.policy.step)
         just_before = before.end - timedelta(microseconds=1)  # a moment inside `before`
-        reports = []
+        reports, failed = [], []
         for name, number in self.served_versions(session, Window(before.start, current.end)):
-            if not self._final(session, name, number, before):
-                reports += self.run(session, name, number, window, just_before)
-            reports += self.run(session, name, number, window, now)
+            try:
+                if not self._final(session, name, number, before):
+                    reports += self.run(session, name, number, window, just_before)
+                reports += self.run(session, name, number, window, now)
+            except CofreError as exc:  # one version's problem leaves the others computed
+                failed.append(f"{name} v{number}: {exc.detail}")
+        if failed:
+            raise CofreError(f"{len(reports)} report(s) stored; failed: {'; '.join(failed)}")
         return reports
 
     def _final(self, session: Session, name: str, version: int, window: Window) -> bool:

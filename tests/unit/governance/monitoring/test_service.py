@@ -227,3 +227,28 @@ def test_hooks_after_run_see_every_report_of_the_job_and_the_cli(cofre: Containe
     with cofre.read() as session:
         cofre.monitoring.run_due(session, DAY)
     assert seen == [("risk", 1)] * 3  # cofre monitor's, then the job's two windows
+
+
+def test_one_versions_failure_leaves_the_others_computed(cofre: Container) -> None:
+    from governance.errors import CofreError, KeyUnavailable
+
+    _publish(cofre)
+    _traffic(cofre, 1)
+    second = PublishRequest(
+        name="other", artifact=classifier(), card=CARD, aliases=["production"], allow_duplicate=True
+    )
+    with cofre.write() as session:
+        cofre.registry.publish(session, SYSTEM, second)
+    score(cofre, [None], name="other", rows=normal_frame(1, seed=1).to_dict("records"))
+    original = cofre.monitoring._scan
+
+    def broken(session: Any, version: Any, *args: Any) -> Any:
+        if version.model.name == "other":
+            raise KeyUnavailable("a key is missing")
+        return original(session, version, *args)
+
+    cofre.monitoring._scan = broken  # type: ignore[method-assign]
+    with pytest.raises(CofreError, match="other v1: a key is missing"), cofre.read() as session:
+        cofre.monitoring.run_due(session, DAY)
+    with cofre.read() as session:
+        assert cofre.monitoring.report(session, "risk", 1, DAY) is not None
