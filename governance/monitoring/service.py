@@ -275,6 +275,8 @@ class Monitoring:
         labels = self._labels(session, version, window)
         rows, traffic, buckets = self._scan(session, version, window, labels)
         figures = traffic.figures() + self._figures(version, profile, rows)
+        # Rows whose data key was destroyed (erasure, retention): left out of every figure.
+        figures.append(Figure(WHOLE_MODEL, TRAFFIC, "erased_rows", rows.erased, rows.erased))
         computed_at = utcnow()
         with self._writing(session) as writer:
             self._store(writer, name, version.version, window, figures, computed_at)
@@ -286,7 +288,6 @@ class Monitoring:
                 )
         meta = _profile_meta(profile)
         report = summarise(name, version.version, window, figures, computed_at, meta)
-        report["rows"] = {"seen": rows.seen, "erased": rows.erased}
         report["thresholds"] = self.policy.thresholds.as_dict()
         return report
 
