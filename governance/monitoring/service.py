@@ -222,7 +222,7 @@ class Monitoring:
         self, session: Session, window: timedelta, now: datetime | None = None
     ) -> list[dict[str, Any]]:
         """What the scheduled job computes, through `run`: for every version served in
-        the current window or the one before, the current window; and the one before
+        the current window or the one before, the current window; then the one before
         again, once, if it was last computed before it ended (so every window ends
         final)."""
         now = now or utcnow()
@@ -232,9 +232,10 @@ class Monitoring:
         reports, failed = [], []
         for name, number in self.served_versions(session, Window(before.start, current.end)):
             try:
+                # The current window first: readers of the latest window see it at once.
+                reports += self.run(session, name, number, window, now)
                 if not self._final(session, name, number, before):
                     reports += self.run(session, name, number, window, just_before)
-                reports += self.run(session, name, number, window, now)
             except CofreError as exc:  # one version's problem leaves the others computed
                 failed.append(f"{name} v{number}: {exc.detail}")
         if failed:

@@ -158,8 +158,8 @@ def test_the_job_finalises_the_window_before_once(cofre: Container) -> None:
     with cofre.read() as session:
         second = cofre.monitoring.run_due(session, DAY)
     assert len(first) == 2 and len(second) == 1
-    assert first[1]["window"] == second[0]["window"]
-    assert first[0]["window"]["end"] < first[1]["window"]["end"]
+    assert first[0]["window"] == second[0]["window"]
+    assert first[1]["window"]["end"] < first[0]["window"]["end"]
 
 
 def test_an_erased_subject_leaves_later_reports(
