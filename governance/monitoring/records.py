@@ -46,7 +46,8 @@ class MonitoringRollup(Base):
       quality: missing_share, out_of_range_share, unseen_category_share
       fairness: selection_rate_gap, tpr_gap (feature = the group attribute's name)
       traffic: requests, rows, errors, error_rate (also refused, latency_p50_ms,
-        latency_p95_ms; stored for the window and for each step, an hour, inside it)
+        latency_p95_ms, stored for the window and for each step, an hour, inside it;
+        and erased_rows, rows of the window whose data key was destroyed)
     `details` keeps what a reader needs to judge it: bins, thresholds, the p-value's
     test, the labelled-row count.
     Computing a window again replaces its rows (unique key below).

@@ -60,6 +60,7 @@ def test_cofre_monitor_stores_what_the_api_returns(
         body = response.json
         assert body["drift"] == printed[0]["drift"] and body["window"] == printed[0]["window"]
         assert body["traffic"]["requests"] == 4
+        assert body["rows"] == printed[0]["rows"] == {"seen": 400, "erased": 0}
     text = _monitor(runner, "--version", "1")
     assert "DRIFT x1" in text and "ok    x0" in text
 
