@@ -17,7 +17,7 @@ are skipped and counted. Readers never scan the log: they read rollups.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,7 +65,6 @@ class LabelReader(Protocol):
 
 
 # Called with the run's (read) session and the reports just stored.
-AfterRun = Callable[[Session, list[dict[str, Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -179,12 +178,8 @@ class Monitoring:
         policy: MonitoringPolicy | None = None,
         labels: LabelReader | None = None,
         tx: Transactions | None = None,
-        after_run: Sequence[AfterRun] = (),
     ) -> None:
         self.audit = audit
-        # What runs on every computed report, whoever asked for it (the job or `cofre
-        # monitor`): the alert rules are evaluated here.
-        self.after_run = list(after_run)
         self.registry = registry
         self.policy = policy or MonitoringPolicy()
         self.labels = labels
@@ -213,10 +208,9 @@ class Monitoring:
         else:
             versions = [self.registry.resolve(session, model_name, version=version).version]
         chosen = [v for v in model.versions if v.version in versions]
-        reports = [self._run_version(session, v, span) for v in chosen]
-        for hook in self.after_run:
-            hook(session, reports)
-        return reports
+        # The alert rules are judged after this, by the caller (server/jobs.py
+        # evaluate_alerts, for the job and `cofre monitor` alike).
+        return [self._run_version(session, v, span) for v in chosen]
 
     def run_due(
         self, session: Session, window: timedelta, now: datetime | None = None

@@ -216,19 +216,6 @@ def test_a_run_never_holds_the_write_lock_while_it_reads(
         monitoring.run(session, "risk", 1, DAY)
 
 
-def test_hooks_after_run_see_every_report_of_the_job_and_the_cli(cofre: Container) -> None:
-    seen: list[tuple[str, int]] = []
-    cofre.monitoring.after_run.append(
-        lambda session, reports: seen.extend((r["model"], r["version"]) for r in reports)
-    )
-    _publish(cofre)
-    _traffic(cofre, 1)
-    _run(cofre)
-    with cofre.read() as session:
-        cofre.monitoring.run_due(session, DAY)
-    assert seen == [("risk", 1)] * 3  # cofre monitor's, then the job's two windows
-
-
 def test_one_versions_failure_leaves_the_others_computed(cofre: Container) -> None:
     from governance.errors import CofreError, KeyUnavailable
 
