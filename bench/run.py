@@ -661,8 +661,9 @@ def memory_scenario(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     Versions alternate a logistic pipeline and a RandomForest(100), each fitted
     anew (distinct C, distinct seed); every version is called through the native
-    door with `?version=N` by wrk (8 connections for 1 s, so both workers load
-    it), twice: PSS must not move in the second round if all 20 stayed resident.
+    door with `?version=N`, once until it answers, then by wrk (8 connections for
+    2 s, so both workers load it); all of it twice: PSS must not move in the
+    second round if all 20 stayed resident in both workers.
     The model cache is raised to 32 for this (cofre's default keeps 8 per worker).
     """
     import skops.io as sio
@@ -675,7 +676,6 @@ def memory_scenario(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     features, target = load_breast_cancer(return_X_y=True, as_frame=True)
     directory = workdir / "memory-models"
     directory.mkdir()
-    kinds = []
     for version in range(1, 23):
         forest = version % 2 == 0
         estimator = (
@@ -684,13 +684,13 @@ def memory_scenario(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
             else make_pipeline(StandardScaler(), LogisticRegression(C=0.1 * version, max_iter=1000))
         )
         sio.dump(estimator.fit(features, target), directory / f"v{version}.skops")
-        kinds.append("rf-100" if forest else "lr-pipeline")
     # Version 21 is a logistic pipeline, 22 a forest: "one more" of each kind.
     resident = start_cofre(
         "memory", workdir, {}, args.workers, None, proba=False,
         extra_env={"COFRE_MODEL_CACHE_SIZE": "32"}, names=("mem",),
     )  # fmt: skip
     server = resident.servers["mem"]
+    audit = AuditCounter(str(resident.database_url))
     try:
         for version in range(1, 23):
             publish(server.env, directory / f"v{version}.skops", "mem", alias=version == 1)
@@ -698,56 +698,75 @@ def memory_scenario(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
         body.write_text(json.dumps({"instances": features.iloc[:1].to_dict(orient="records")}))
         report: dict[str, Any] = {"workers": args.workers, "model_cache_size": 32}
         scenario = Scenario("mem", "mem", 1)
-        _wait_version(resident, body, 1, args.ready_timeout)
+        _wait_healthy(server, args.ready_timeout)
         time.sleep(1)
-        report["pss_mb_no_model"] = server.memory_mb()[1]
-        for round_ in ("pss_mb_20", "pss_mb_20_again"):
-            for version in range(1, 21):
-                _warm_version(resident, scenario, body, version)
-            time.sleep(1)
-            report[round_] = server.memory_mb()[1]
+        report["pss_mb_idle"] = server.memory_mb()[1]
+        # The first version of each kind also brings in code (scikit-learn's modules)
+        # and the threads' malloc arenas grow with the first requests: measured apart.
+        for versions, label in (
+            (range(1, 3), "pss_mb_2"),
+            (range(3, 21), "pss_mb_20"),
+            (range(1, 21), "pss_mb_20_again"),
+        ):
+            for version in versions:
+                _load_version(resident, scenario, body, version, args.ready_timeout)
+            settle(resident, server, audit)
+            report[label] = server.memory_mb()[1]
         report["pss_by_process_mb_20"] = {
             str(p): round(v, 1) for p, v in server.pss_by_process().items()
         }
         for version, label in ((21, "pss_mb_21_lr"), (22, "pss_mb_22_rf")):
-            _warm_version(resident, scenario, body, version)
-            time.sleep(1)
+            _load_version(resident, scenario, body, version, args.ready_timeout)
+            settle(resident, server, audit)
             report[label] = server.memory_mb()[1]
+        report["per_version_mb_3_to_20"] = (report["pss_mb_20"] - report["pss_mb_2"]) / 18
         report["one_more_lr_mb"] = report["pss_mb_21_lr"] - report["pss_mb_20_again"]
         report["one_more_rf_mb"] = report["pss_mb_22_rf"] - report["pss_mb_21_lr"]
         report["kinds"] = "odd versions lr-pipeline, even versions rf-100"
         report["verified"] = verify(server)
         return report
     finally:
+        audit.close()
         server.stop()
 
 
-def _wait_version(target: Target, body: Path, version: int, deadline_s: float) -> None:
+def _wait_healthy(server: Server, deadline_s: float) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name} exited; see {server.log}")
         with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            if post(_at_version(target, version), Scenario("mem", "mem", 1), body)[0] == 200:
-                return
+            url = f"http://127.0.0.1:{server.port}/healthz"
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return
         time.sleep(0.3)
-    raise SystemExit("the memory server did not answer; see its log")
+    raise SystemExit(f"{server.name} not healthy after {deadline_s}s; see {server.log}")
 
 
-def _at_version(target: Target, version: int) -> Target:
-    return replace(target, query=f"?version={version}")
-
-
-def _warm_version(target: Target, scenario: Scenario, body: Path, version: int) -> None:
-    out = wrk(_at_version(target, version), scenario, body, 8, 1)
-    if out["non2xx"] or out["requests"] < 8:
+def _load_version(
+    target: Target, scenario: Scenario, body: Path, version: int, deadline_s: float
+) -> None:
+    """One answer from `version` (loads it in one worker), then 2 s of wrk (both)."""
+    pinned = replace(target, query=f"?version={version}")
+    deadline = time.monotonic() + deadline_s
+    while post(pinned, scenario, body)[0] != 200:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"memory scenario: version {version} does not answer")
+        time.sleep(0.3)
+    out = wrk(pinned, scenario, body, 8, 2)
+    if out["non2xx"] or not out["requests"]:
         raise SystemExit(f"memory scenario: version {version} answered badly: {out}")
 
 
 def memory_lines(report: dict[str, Any]) -> list[str]:
     return [
-        f"cofre, {report['workers']} workers, no model loaded: "
-        f"PSS {report['pss_mb_no_model']:.0f} MiB",
+        f"cofre, {report['workers']} workers, before any request: "
+        f"PSS {report['pss_mb_idle']:.0f} MiB; versions 1-2 (one of each kind) "
+        f"resident: {report['pss_mb_2']:.0f} MiB",
         f"20 versions resident: PSS {report['pss_mb_20']:.0f} MiB "
-        f"(second round {report['pss_mb_20_again']:.0f} MiB)",
+        f"(second round {report['pss_mb_20_again']:.0f} MiB); versions 3-20: "
+        f"{report['per_version_mb_3_to_20']:.1f} MiB each on average",
         f"one more logistic pipeline (21st): {report['one_more_lr_mb']:+.1f} MiB; "
         f"one more RandomForest(100) (22nd): {report['one_more_rf_mb']:+.1f} MiB",
     ]
@@ -977,9 +996,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     ensure_wrk()
     args.peer_venvs = {}
-    if "mlserver" in args.servers:
+    if "mlserver" in args.servers and args.scenario_list:
         args.peer_venvs["mlserver"] = peers.mlserver_venv(args.mlserver_version).ensure()
-    if "mlflow" in args.servers:
+    if "mlflow" in args.servers and args.scenario_list:
         args.peer_venvs["mlflow"] = peers.mlflow_venv(args.mlflow_version).ensure()
     workdir = Path(tempfile.mkdtemp(prefix="cofre-bench-"))
     print(f"work directory {workdir}; {args.workers} workers; {args.duration}s per run")
