@@ -73,6 +73,7 @@ class Result:
     socket_errors: int
     served_2xx: int | None  # from the server's access log (cofre), None where there is none
     cpu_ms: float  # CPU time of every server process per 2xx answer
+    cores: float  # CPU seconds the server used per second of the cell
     processes: int
     audited: int | None = None  # prediction records with outcome "ok" added by the run
     audited_other: int | None = None  # prediction records with any other outcome
@@ -583,6 +584,7 @@ def measure(
         socket_errors=out["connect"] + out["read"] + out["write"] + out["timeout"],
         served_2xx=served,
         cpu_ms=cpu * 1000 / max(served if served is not None else wrk_2xx, 1),
+        cores=cpu / (out["duration_us"] / 1e6),
         processes=len(server.pids()),
     )
     if audit:
@@ -774,9 +776,9 @@ def memory_lines(report: dict[str, Any]) -> list[str]:
 
 # -- reporting ------------------------------------------------------------------------
 HEADER = (
-    "| scenario | c | server | req/s | p50 ms | p99 ms | CPU ms/req | PSS MiB "
+    "| scenario | c | server | req/s | p50 ms | p99 ms | CPU ms/req | cores | PSS MiB "
     "| req/s vs floor | req/s vs MLServer | p99 vs MLServer | CPU vs MLServer | audit check |\n"
-    "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 
 
@@ -800,7 +802,7 @@ def row(result: Result, floor: Result | None, mlserver: Result | None) -> str:
     return (
         f"| {result.scenario} | {result.concurrency} | {result.target} | {result.rps:.0f} "
         f"| {result.p50_ms:.1f} | {result.p99_ms:.1f} | {result.cpu_ms:.2f} "
-        f"| {result.pss_mb:.0f} | {_ratio(result.rps, floor, 'rps')} "
+        f"| {result.cores:.2f} | {result.pss_mb:.0f} | {_ratio(result.rps, floor, 'rps')} "
         f"| {_ratio(result.rps, mlserver, 'rps')} | {_ratio(result.p99_ms, mlserver, 'p99_ms')} "
         f"| {_ratio(result.cpu_ms, mlserver, 'cpu_ms')} | {audit} |"
     )
