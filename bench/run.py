@@ -1051,6 +1051,7 @@ def main() -> int:
             "memory": memory,
             "verified": verified,
         }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))
     return 1 if broken else 0
 

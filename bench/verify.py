@@ -239,6 +239,7 @@ def main() -> int:
                 f"{_rate(figures['records_per_cpu_s_net'])} records per CPU second"
             )
             if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps(figures, indent=2))
             # Every record written plus the publish's own events, none fewer.
             ok = timed["exit"] == 0 and checked >= args.records
