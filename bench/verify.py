@@ -152,7 +152,8 @@ def time_verify(env: dict[str, str]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def database(args: argparse.Namespace, home: Path) -> Iterator[str | None]:
+def database(args: argparse.Namespace) -> Iterator[str | None]:
+    """None for SQLite in the home; else a throw-away PostgreSQL database's URL."""
     if not args.postgres:
         yield None
         return
@@ -189,7 +190,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cofre-verify-"))
     home = workdir / "home"
     try:
-        with database(args, home) as url:
+        with database(args) as url:
             # This process builds a cofre too: the same settings as the CLI's.
             for name in [n for n in os.environ if n.startswith("COFRE_")]:
                 del os.environ[name]
