@@ -752,12 +752,18 @@ def _load_version(
     """One answer from `version` (loads it in one worker), then 2 s of wrk (both)."""
     pinned = replace(target, query=f"?version={version}")
     deadline = time.monotonic() + deadline_s
-    while post(pinned, scenario, body)[0] != 200:
+    while True:
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+            if post(pinned, scenario, body)[0] == 200:
+                break
         if time.monotonic() > deadline:
             raise SystemExit(f"memory scenario: version {version} does not answer")
         time.sleep(0.3)
+    # A worker loading the version may answer nothing within the 2 s (wrk then
+    # drops the requests it sent; the server still answers them): the caller
+    # settles before it measures. An error answer, though, stops the scenario.
     out = wrk(pinned, scenario, body, 8, 2)
-    if out["non2xx"] or not out["requests"]:
+    if out["non2xx"]:
         raise SystemExit(f"memory scenario: version {version} answered badly: {out}")
 
 
