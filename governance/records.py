@@ -4,7 +4,13 @@ from governance.accounts.records import ApiKey, LoginFailure, LoginSession, User
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
 from governance.monitoring.records import MonitoringRollup
 from governance.operations.records import JobRun
-from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
+from governance.registry.records import (
+    Alias,
+    AliasHistory,
+    Compilation,
+    ModelVersion,
+    RegisteredModel,
+)
 from governance.retraining.records import RetrainingPlan, RetrainingRun
 from governance.subjects.records import DecisionReview, SubjectHold
 
@@ -16,6 +22,7 @@ __all__ = [
     "AuditDataKey",
     "AuditHead",
     "AuditRecord",
+    "Compilation",
     "DecisionReview",
     "JobRun",
     "LoginFailure",

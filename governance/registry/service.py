@@ -1,7 +1,8 @@
-"""Registry use cases: publish, resolve, alias, roll back, describe.
+"""Registry use cases: publish, compile, resolve, alias, roll back, describe.
 
 Each use case runs in the caller's transaction and appends its audit event
-there, so a version, an alias move and their records commit together.
+there, so a version, its compiled model, an alias move and their records commit
+together.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ from governance.accounts.actor import Actor
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import utcnow
 from governance.crypto.keyring import WrappedKey
-from governance.db import undo_on_rollback
+from governance.db import after_commit, undo_on_rollback
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound
-from governance.registry.artifacts import ArtifactStore
+from governance.registry import compiled
+from governance.registry.artifacts import ONNX, ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
-from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
+from governance.registry.records import (
+    Alias,
+    AliasHistory,
+    Compilation,
+    ModelVersion,
+    RegisteredModel,
+)
 
 DTYPES = ("float64", "int64", "bool", "string")
 DECISION_MODES = ("automated", "human-reviewed")
@@ -67,6 +75,15 @@ class PublishRequest:
     features: list[dict[str, str]] | None = None  # optional declared schema
     allow_missing: bool = False
     aliases: list[str] = field(default_factory=list)
+    # "auto": served by ONNX Runtime once proven equal; "onnx": that or no publish;
+    # "sklearn": never compiled.
+    runtime: str = "auto"
+
+
+@dataclass(frozen=True)
+class CompiledExport:
+    model: bytes
+    manifest: dict[str, Any]
 
 
 class Registry:
@@ -82,6 +99,7 @@ class Registry:
     # -- publish -------------------------------------------------------------------
     def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
         check_model_name(request.name)
+        check_runtime(request.runtime)
         problems = request.card.problems()
         if problems:
             raise InvalidInput("the model card is incomplete", problems)
@@ -97,6 +115,7 @@ class Registry:
             record = self._add_version(
                 session, actor, model, version, request, facts, features, (file_name, sha, wrapped)
             )
+            self._compile(session, actor, record, facts.estimator, request.runtime)
             for alias in request.aliases:
                 self.set_alias(session, actor, request.name, version, alias)
             session.flush()
@@ -177,6 +196,130 @@ class Registry:
         )
         return record
 
+    # -- compiled inference -------------------------------------------------------------
+    def compile(
+        self, session: Session, actor: Actor, name: str, version: int, runtime: str = "auto"
+    ) -> ModelVersion:
+        """Compile (again) a published version and serve it from ONNX once proven equal;
+        the version itself, its artifact and its hash do not change."""
+        check_runtime(runtime)
+        record = self.resolve(session, name, version=version)
+        self._compile(session, actor, record, self.load_estimator(record), runtime)
+        session.flush()
+        return record
+
+    def _compile(
+        self,
+        session: Session,
+        actor: Actor,
+        record: ModelVersion,
+        estimator: Any,
+        runtime: str,
+        reference: Any = None,
+    ) -> Compilation:
+        """Convert, prove and record; `runtime` "onnx" refuses what is not proven."""
+        if runtime == "sklearn":
+            attempt = compiled.Compilation(None, None, "the publisher chose scikit-learn")
+        else:
+            attempt = compiled.compile_estimator(
+                estimator,
+                record.features,
+                record.classes,
+                has_proba=record.has_proba,
+                allow_missing=record.allow_missing,
+                reference=reference,
+            )
+        if runtime == "onnx" and not attempt.proven:
+            raise InvalidInput(
+                f"runtime onnx refused: {attempt.reason}",
+                [FieldError("runtime", attempt.reason)],
+            )
+        row = self._record_compilation(session, actor, record, runtime, attempt)
+        self.audit.append(
+            session,
+            AuditEvent(
+                kind="model.compiled",
+                actor=actor,
+                model_name=record.model.name,
+                model_version=record.version,
+                artifact_sha256=record.sha256,
+                details={
+                    "runtime": row.runtime,
+                    "requested": runtime,
+                    "reason": row.reason,
+                    "onnx_sha256": row.sha256,
+                    "proof": _hashable(row.proof),
+                },
+            ),
+        )
+        return row
+
+    def _record_compilation(
+        self,
+        session: Session,
+        actor: Actor,
+        record: ModelVersion,
+        requested: str,
+        attempt: compiled.Compilation,
+    ) -> Compilation:
+        row = record.compilation or Compilation(model_version=record)
+        replaced = row.artifact_file
+        row.requested, row.compiled_by, row.compiled_at = requested, actor.name, utcnow()
+        row.proof = attempt.proof.as_dict() if attempt.proof is not None else None
+        row.runtime = "onnx" if attempt.proven else "sklearn"
+        row.reason = attempt.reason
+        row.sha256 = row.size = row.artifact_file = row.kek_id = row.wrapped_key = None
+        if attempt.proven and attempt.model is not None:
+            file_name, sha, wrapped = self.store.put(
+                record.model.name, record.version, attempt.model, ONNX
+            )
+            undo_on_rollback(session, lambda: self.store.remove(file_name))
+            row.sha256, row.size, row.artifact_file = sha, len(attempt.model), file_name
+            row.kek_id, row.wrapped_key = wrapped.kek_id, wrapped.blob
+        if replaced:  # the earlier compiled file goes once the new row is durable
+            after_commit(session, lambda: self.store.remove(replaced))
+        session.add(row)
+        session.flush()
+        return row
+
+    def load_compiled(self, version: ModelVersion) -> bytes:
+        """The proven ONNX model's bytes, decrypted in memory and checked."""
+        row = version.compilation
+        if row is None or row.runtime != "onnx" or row.artifact_file is None:
+            raise NotFound(
+                f"model {version.model.name!r} version {version.version} has no proven ONNX model"
+            )
+        return self.store.get(
+            version.model.name,
+            version.version,
+            row.sha256 or "",
+            row.artifact_file,
+            WrappedKey(row.kek_id or "", row.wrapped_key or b""),
+            ONNX,
+        )
+
+    def export_compiled(
+        self, session: Session, actor: Actor, name: str, version: int
+    ) -> CompiledExport:
+        """The proven ONNX model and its manifest (schema, hashes, the proof), for a
+        device that runs it outside the appliance; an audit event in the caller's
+        transaction, so a failed write of the files records no export."""
+        record = self.resolve(session, name, version=version)
+        model = self.load_compiled(record)
+        manifest = compiled_manifest(record, compiled.graph_outputs(model))
+        self.audit.append(
+            session,
+            AuditEvent(
+                kind="model.exported",
+                actor=actor,
+                model_name=name,
+                model_version=version,
+                artifact_sha256=record.sha256,
+                details={"format": "onnx", "onnx_sha256": manifest["onnx"]["sha256"]},
+            ),
+        )
+        return CompiledExport(model, manifest)
+
     # -- reading ----------------------------------------------------------------------
     def models(self, session: Session) -> list[RegisteredModel]:
         return list(session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)))
@@ -220,7 +363,7 @@ class Registry:
         )
 
     def check_artifact(self, version: ModelVersion) -> None:
-        """Cheap readiness check: the file is there and its data key opens."""
+        """Cheap readiness check: the files are there and their data keys open."""
         self.store.check(
             version.model.name,
             version.version,
@@ -228,6 +371,16 @@ class Registry:
             version.artifact_file,
             WrappedKey(version.kek_id, version.wrapped_key),
         )
+        row = version.compilation
+        if row is not None and row.artifact_file is not None:
+            self.store.check(
+                version.model.name,
+                version.version,
+                row.sha256 or "",
+                row.artifact_file,
+                WrappedKey(row.kek_id or "", row.wrapped_key or b""),
+                ONNX,
+            )
 
     def load_estimator(self, version: ModelVersion) -> Any:
         """Decrypt in memory, check the hash, load with trusted types only."""
@@ -318,6 +471,48 @@ def check_model_name(name: str) -> None:
         raise InvalidInput(
             "invalid model name",
             [FieldError("name", "1-128 letters, digits, '.', '_' or '-', starting alphanumeric")],
+        )
+
+
+def compiled_manifest(record: ModelVersion, outputs: list[str]) -> dict[str, Any]:
+    """What a device needs to run the exported model as the appliance does."""
+    row = record.compilation
+    assert row is not None  # load_compiled refused versions without one
+    return {
+        "format": "onnx",
+        "model": record.model.name,
+        "version": record.version,
+        "estimator": record.estimator_type,
+        "sklearn_version": record.sklearn_version,
+        "artifact_sha256": record.sha256,
+        "onnx": {"sha256": row.sha256, "size": row.size},
+        "input": {
+            "name": compiled.INPUT_NAME,
+            "dtype": "float32",
+            "shape": [None, len(record.features)],
+            "features": record.features,
+        },
+        "outputs": outputs,
+        "classes": record.classes,
+        "has_proba": record.has_proba,
+        "allow_missing": record.allow_missing,
+        "proof": row.proof,
+        "compiled_at": row.compiled_at.isoformat(),
+        "compiled_by": row.compiled_by,
+    }
+
+
+def _hashable(proof: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The proof for the audit chain, whose hashed fields take no floats: as text."""
+    if proof is None:
+        return None
+    return {k: format(v, ".6g") if isinstance(v, float) else v for k, v in proof.items()}
+
+
+def check_runtime(runtime: str) -> None:
+    if runtime not in compiled.RUNTIMES:
+        raise InvalidInput(
+            "invalid runtime", [FieldError("runtime", f"one of {', '.join(compiled.RUNTIMES)}")]
         )
 
 
