@@ -1,4 +1,4 @@
-"""JSON endpoints of the model registry: list, show, publish, alias, roll back."""
+"""JSON endpoints of the model registry: list, show, publish, compile, alias, roll back."""
 
 from __future__ import annotations
 
@@ -54,6 +54,16 @@ def publish_version(name: str) -> ResponseReturnValue:
         return jsonify(rep.version_detail(version)), 201
 
 
+@blueprint.post("/<name>/versions/<int:version>/compile")
+@requires("model:publish")
+def compile_version(name: str, version: int) -> ResponseReturnValue:
+    cofre = services()
+    runtime = json_object().get("runtime", "auto") if request.content_length else "auto"
+    with cofre.write() as session:
+        compiled = cofre.registry.compile(session, current_actor(), name, version, str(runtime))
+        return jsonify(rep.version_detail(compiled))
+
+
 def _publish_request(name: str) -> PublishRequest:
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("send multipart/form-data with the skops file as 'file'")
@@ -78,6 +88,7 @@ def _publish_request(name: str) -> PublishRequest:
         features=form_json_list("features"),
         allow_missing=form_bool("allow_missing"),
         aliases=aliases,
+        runtime=form.get("runtime", "auto"),
     )
 
 

@@ -359,7 +359,11 @@ def encode(result: PredictionResult) -> tuple[bytes, int | None]:
             "model_name": result.name,
             "model_version": str(result.version),
             "id": wire.id or result.request_id,
-            "parameters": {"request_id": result.request_id, "sha256": result.sha256},
+            "parameters": {
+                "request_id": result.request_id,
+                "sha256": result.sha256,
+                "runtime": result.runtime,
+            },
             "outputs": outputs,
         }
     ).encode()
