@@ -488,7 +488,7 @@ def compiled_manifest(record: ModelVersion, outputs: list[str]) -> dict[str, Any
         "onnx": {"sha256": row.sha256, "size": row.size},
         "input": {
             "name": compiled.INPUT_NAME,
-            "dtype": "float32",
+            "dtype": (row.proof or {}).get("precision", "float32"),
             "shape": [None, len(record.features)],
             "features": record.features,
         },

@@ -8,7 +8,9 @@ from collections.abc import Callable
 import numpy as np
 import onnx
 import pytest
-from sklearn.datasets import load_breast_cancer
+import skops.io as sio
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.linear_model import LinearRegression
 from sqlalchemy import select
 
 from governance.accounts.actor import SYSTEM
@@ -154,3 +156,28 @@ def test_rotating_the_master_key_rewraps_the_compiled_model(cofre: Container) ->
         fresh = cofre.registry.resolve(session, "iris", version=1)
         assert fresh.compilation is not None and fresh.compilation.kek_id == result.new_kek
         assert cofre.registry.load_compiled(fresh) == cofre.registry.load_compiled(version)
+
+
+def test_a_regressor_missing_the_tolerance_in_32_bits_is_compiled_in_64(
+    cofre: Container,
+) -> None:
+    """A linear regression's terms cancel out on the sample: 32-bit arithmetic misses
+    1e-6 relative, 64-bit meets it; the proof says which precision serves."""
+    features, target = load_diabetes(return_X_y=True, as_frame=True)
+    version = _publish(cofre, "diabetes", sio.dumps(LinearRegression().fit(features, target)))
+    row = version.compilation
+    assert row is not None and version.runtime == "onnx", row and row.reason
+    assert row.proof is not None and row.proof["precision"] == "float64"
+    assert row.proof["max_relative_diff"] <= compiled.REGRESSION_TOLERANCE
+    runner = compiled.CompiledEstimator(cofre.registry.load_compiled(version), None)
+    outputs, proba = runner.answer(features.to_numpy(), with_proba=False)
+    expected = cofre.registry.load_estimator(version).predict(features)
+    assert proba is None and outputs.shape == expected.shape
+    assert np.max(np.abs(outputs - expected) / np.abs(expected)) <= compiled.REGRESSION_TOLERANCE
+
+
+def test_a_wide_schema_is_compared_on_fewer_rows() -> None:
+    estimator = LinearRegression().fit(
+        np.random.default_rng(0).random((20, 200_000)), np.arange(20)
+    )
+    assert compiled.generated_sample(estimator, 200_000).shape == (compiled.MIN_ROWS, 200_000)
