@@ -189,7 +189,12 @@ def convert(estimator: Any, width: int, probabilities: bool, precision: str = "f
     tensor = DoubleTensorType if precision == "float64" else FloatTensorType
     options = {"zipmap": False} if probabilities else None
     graph = convert_sklearn(
-        estimator, initial_types=[(INPUT_NAME, tensor([None, width]))], options=options
+        estimator,
+        name=type(
+            estimator
+        ).__name__,  # skl2onnx's default is a random uuid: same model, same bytes
+        initial_types=[(INPUT_NAME, tensor([None, width]))],
+        options=options,
     )
     return bytes(graph.SerializeToString())
 

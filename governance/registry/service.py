@@ -7,6 +7,7 @@ together.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -263,24 +264,31 @@ class Registry:
         attempt: compiled.Compilation,
     ) -> Compilation:
         row = record.compilation or Compilation(model_version=record)
-        replaced = row.artifact_file
         row.requested, row.compiled_by, row.compiled_at = requested, actor.name, utcnow()
         row.proof = attempt.proof.as_dict() if attempt.proof is not None else None
         row.runtime = "onnx" if attempt.proven else "sklearn"
         row.reason = attempt.reason
-        row.sha256 = row.size = row.artifact_file = row.kek_id = row.wrapped_key = None
-        if attempt.proven and attempt.model is not None:
-            file_name, sha, wrapped = self.store.put(
-                record.model.name, record.version, attempt.model, ONNX
-            )
-            undo_on_rollback(session, lambda: self.store.remove(file_name))
-            row.sha256, row.size, row.artifact_file = sha, len(attempt.model), file_name
-            row.kek_id, row.wrapped_key = wrapped.kek_id, wrapped.blob
-        if replaced:  # the earlier compiled file goes once the new row is durable
-            after_commit(session, lambda: self.store.remove(replaced))
+        model = attempt.model if attempt.proven else None
+        if model is None or hashlib.sha256(model).hexdigest() != row.sha256:
+            # A new model replaces the stored one (an identical one is kept as it is,
+            # so workers that resolved the version a moment ago still find its file).
+            self._replace_compiled_file(session, record, row, model)
         session.add(row)
         session.flush()
         return row
+
+    def _replace_compiled_file(
+        self, session: Session, record: ModelVersion, row: Compilation, model: bytes | None
+    ) -> None:
+        replaced = row.artifact_file
+        row.sha256 = row.size = row.artifact_file = row.kek_id = row.wrapped_key = None
+        if model is not None:
+            file_name, sha, wrapped = self.store.put(record.model.name, record.version, model, ONNX)
+            undo_on_rollback(session, lambda: self.store.remove(file_name))
+            row.sha256, row.size, row.artifact_file = sha, len(model), file_name
+            row.kek_id, row.wrapped_key = wrapped.kek_id, wrapped.blob
+        if replaced:  # the earlier compiled file goes once the new row is durable
+            after_commit(session, lambda: self.store.remove(replaced))
 
     def load_compiled(self, version: ModelVersion) -> bytes:
         """The proven ONNX model's bytes, decrypted in memory and checked."""

@@ -137,14 +137,17 @@ def test_an_existing_version_is_compiled_later(cofre: Container) -> None:
     with cofre.write() as session:
         again = cofre.registry.compile(session, SYSTEM, "iris", 1)
         assert again.runtime == "onnx" and again.sha256 == version.sha256
-    first_file = again.compilation.artifact_file if again.compilation else None
-    with cofre.write() as session:  # compiled again: the new file replaces the old one
-        latest = cofre.registry.compile(session, SYSTEM, "iris", 1)
-        assert latest.compilation is not None
-        second_file = latest.compilation.artifact_file
-    files = sorted(p.name for p in cofre.settings.artifact_dir.iterdir())
-    assert files == sorted([version.artifact_file, second_file or ""])
-    assert first_file != second_file
+        assert again.compilation is not None
+        first = (again.compilation.artifact_file, again.compilation.sha256)
+    with cofre.write() as session:  # the same model again: its file is kept
+        same = cofre.registry.compile(session, SYSTEM, "iris", 1).compilation
+        assert same is not None and (same.artifact_file, same.sha256) == first
+    with cofre.write() as session:  # back to scikit-learn: the file goes after the commit
+        back = cofre.registry.compile(session, SYSTEM, "iris", 1, runtime="sklearn")
+        assert back.runtime == "sklearn"
+    assert sorted(p.name for p in cofre.settings.artifact_dir.iterdir()) == [version.artifact_file]
+    compiled_events = _events(cofre, "model.compiled")
+    assert [e.details["runtime"] for e in compiled_events] == ["sklearn", "onnx", "onnx", "sklearn"]
 
 
 def test_rotating_the_master_key_rewraps_the_compiled_model(cofre: Container) -> None:
