@@ -87,6 +87,16 @@ class CompiledExport:
     manifest: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class PreparedPublish:
+    """A publish request checked, described and compiled, ready for its transaction."""
+
+    request: PublishRequest
+    facts: EstimatorFacts
+    features: list[dict[str, str]]
+    compilation: compiled.Compilation
+
+
 class Registry:
     """Registry use cases over an artifact store and the audit log."""
 
@@ -98,7 +108,12 @@ class Registry:
         self.default_retention_days = default_retention_days
 
     # -- publish -------------------------------------------------------------------
-    def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
+    def prepare(self, request: PublishRequest) -> PreparedPublish:
+        """Check, describe and compile a publish request: all of it without the database.
+
+        Callers run it before their write transaction: converting and proving a large
+        ensemble takes seconds, and on SQLite the write lock held meanwhile would
+        stall every worker's audit appends."""
         check_model_name(request.name)
         check_runtime(request.runtime)
         problems = request.card.problems()
@@ -106,6 +121,23 @@ class Registry:
             raise InvalidInput("the model card is incomplete", problems)
         facts = describe(request.artifact)
         features = feature_schema(facts, request.features)
+        attempt = attempt_compilation(
+            facts.estimator,
+            features,
+            facts.classes,
+            has_proba=facts.has_proba,
+            allow_missing=request.allow_missing,
+            runtime=request.runtime,
+        )
+        return PreparedPublish(request, facts, features, attempt)
+
+    def publish(
+        self, session: Session, actor: Actor, request: PublishRequest | PreparedPublish
+    ) -> ModelVersion:
+        """The next version of a model, compiled when proven equal (prepared before the
+        transaction by `prepare`, or here)."""
+        prepared = request if isinstance(request, PreparedPublish) else self.prepare(request)
+        request, facts, features = prepared.request, prepared.facts, prepared.features
         model = self._model_for_publish(session, request.name)
         version = 1 + max((v.version for v in model.versions), default=0)
         file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
@@ -116,7 +148,7 @@ class Registry:
             record = self._add_version(
                 session, actor, model, version, request, facts, features, (file_name, sha, wrapped)
             )
-            self._compile(session, actor, record, facts.estimator, request.runtime)
+            self._record_attempt(session, actor, record, request.runtime, prepared.compilation)
             for alias in request.aliases:
                 self.set_alias(session, actor, request.name, version, alias)
             session.flush()
@@ -205,36 +237,27 @@ class Registry:
         the version itself, its artifact and its hash do not change."""
         check_runtime(runtime)
         record = self.resolve(session, name, version=version)
-        self._compile(session, actor, record, self.load_estimator(record), runtime)
+        attempt = attempt_compilation(
+            self.load_estimator(record),
+            record.features,
+            record.classes,
+            has_proba=record.has_proba,
+            allow_missing=record.allow_missing,
+            runtime=runtime,
+        )
+        self._record_attempt(session, actor, record, runtime, attempt)
         session.flush()
         return record
 
-    def _compile(
+    def _record_attempt(
         self,
         session: Session,
         actor: Actor,
         record: ModelVersion,
-        estimator: Any,
         runtime: str,
-        reference: Any = None,
+        attempt: compiled.Compilation,
     ) -> Compilation:
-        """Convert, prove and record; `runtime` "onnx" refuses what is not proven."""
-        if runtime == "sklearn":
-            attempt = compiled.Compilation(None, None, "the publisher chose scikit-learn")
-        else:
-            attempt = compiled.compile_estimator(
-                estimator,
-                record.features,
-                record.classes,
-                has_proba=record.has_proba,
-                allow_missing=record.allow_missing,
-                reference=reference,
-            )
-        if runtime == "onnx" and not attempt.proven:
-            raise InvalidInput(
-                f"runtime onnx refused: {attempt.reason}",
-                [FieldError("runtime", attempt.reason)],
-            )
+        """Store the compiled model (or why there is none) and audit the attempt."""
         row = self._record_compilation(session, actor, record, runtime, attempt)
         self.audit.append(
             session,
@@ -480,6 +503,34 @@ def check_model_name(name: str) -> None:
             "invalid model name",
             [FieldError("name", "1-128 letters, digits, '.', '_' or '-', starting alphanumeric")],
         )
+
+
+def attempt_compilation(
+    estimator: Any,
+    features: list[dict[str, str]],
+    classes: list[Any] | None,
+    *,
+    has_proba: bool,
+    allow_missing: bool,
+    runtime: str,
+    reference: Any = None,
+) -> compiled.Compilation:
+    """Convert and prove as `runtime` asks; "onnx" refuses what is not proven."""
+    if runtime == "sklearn":
+        return compiled.Compilation(None, None, "the publisher chose scikit-learn")
+    attempt = compiled.compile_estimator(
+        estimator,
+        features,
+        classes,
+        has_proba=has_proba,
+        allow_missing=allow_missing,
+        reference=reference,
+    )
+    if runtime == "onnx" and not attempt.proven:
+        raise InvalidInput(
+            f"runtime onnx refused: {attempt.reason}", [FieldError("runtime", attempt.reason)]
+        )
+    return attempt
 
 
 def compiled_manifest(record: ModelVersion, outputs: list[str]) -> dict[str, Any]:

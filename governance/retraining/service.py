@@ -33,7 +33,13 @@ from governance.clock import utcnow
 from governance.errors import CofreError, FieldError, InvalidInput, NotFound
 from governance.operations.transactions import Transactions
 from governance.registry.records import ModelVersion
-from governance.registry.service import DEFAULT_ALIAS, ModelCard, PublishRequest, Registry
+from governance.registry.service import (
+    DEFAULT_ALIAS,
+    ModelCard,
+    PreparedPublish,
+    PublishRequest,
+    Registry,
+)
 from governance.retraining import quality
 from governance.retraining.evaluation import Metric, beats, metric_named, score
 from governance.retraining.records import RetrainingPlan, RetrainingRun
@@ -158,7 +164,14 @@ class Retraining:
             verdict = Verdict("failed", exc.detail)
         except Exception as exc:  # a fit can fail in many ways; record it, do not crash
             verdict = Verdict("failed", f"{type(exc).__name__}: {str(exc)[:200]}")
-        return self._record(plan_id, actor, champion, started, data, verdict)
+        # Described and compiled before the write transaction, which would otherwise
+        # hold the database's write lock for as long as the proof takes.
+        candidate = (
+            self.registry.prepare(_candidate_request(plan, champion, verdict, data))
+            if verdict.decision == "registered"
+            else None
+        )
+        return self._record(plan_id, actor, champion, started, data, verdict, candidate)
 
     def _record(
         self,
@@ -168,12 +181,13 @@ class Retraining:
         started: datetime,
         data: Dataset | None,
         verdict: Verdict,
+        candidate: PreparedPublish | None,
     ) -> RetrainingRun:
         with self.tx.write() as session:
             plan = self.plan(session, plan_id)
             candidate_version = None
-            if verdict.decision == "registered":
-                candidate_version = self._publish(session, actor, plan, champion, verdict, data)
+            if candidate is not None:
+                candidate_version = self.registry.publish(session, actor, candidate).version
             if verdict.profile is not None and plan.profile is None:
                 plan.profile = verdict.profile
             run = RetrainingRun(
@@ -195,37 +209,6 @@ class Retraining:
             session.flush()
             self.audit.append(session, _run_event(actor, plan, run))
         return run
-
-    def _publish(
-        self,
-        session: Session,
-        actor: Actor,
-        plan: RetrainingPlan,
-        champion: Champion,
-        verdict: Verdict,
-        data: Dataset | None,
-    ) -> int:
-        card = champion.card
-        description = (
-            f"Retrained by plan {plan.id} from {data.source if data else plan.source_kind} "
-            f"(sha256 {data.sha256[:12] if data else '-'}); "
-            f"champion was version {champion.version}."
-        )
-        request = PublishRequest(
-            name=plan.model_name,
-            artifact=sio.dumps(verdict.candidate),
-            card=ModelCard(
-                purpose=card.purpose,
-                legal_basis=card.legal_basis,
-                description=description,
-                decision_mode=card.decision_mode,
-                owner=card.owner,
-            ),
-            features=champion.features,
-            allow_missing=champion.allow_missing,
-            aliases=[CANDIDATE_ALIAS],
-        )
-        return self.registry.publish(session, actor, request).version
 
     def _champion(self, session: Session, model_name: str) -> Champion:
         version: ModelVersion = self.registry.resolve(session, model_name, alias=DEFAULT_ALIAS)
@@ -388,6 +371,31 @@ def _plan_event(actor: Actor, plan: RetrainingPlan) -> AuditEvent:
             "min_improvement": str(plan.min_improvement),
             "profile": "given" if plan.profile else "from first data",
         },
+    )
+
+
+def _candidate_request(
+    plan: RetrainingPlan, champion: Champion, verdict: Verdict, data: Dataset | None
+) -> PublishRequest:
+    card = champion.card
+    description = (
+        f"Retrained by plan {plan.id} from {data.source if data else plan.source_kind} "
+        f"(sha256 {data.sha256[:12] if data else '-'}); "
+        f"champion was version {champion.version}."
+    )
+    return PublishRequest(
+        name=plan.model_name,
+        artifact=sio.dumps(verdict.candidate),
+        card=ModelCard(
+            purpose=card.purpose,
+            legal_basis=card.legal_basis,
+            description=description,
+            decision_mode=card.decision_mode,
+            owner=card.owner,
+        ),
+        features=champion.features,
+        allow_missing=champion.allow_missing,
+        aliases=[CANDIDATE_ALIAS],
     )
 
 

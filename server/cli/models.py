@@ -99,8 +99,9 @@ def publish(
         runtime=runtime,
     )
     cofre = state.services
+    prepared = cofre.registry.prepare(request)  # the slow part, before the write lock
     with cofre.write() as session:
-        version = cofre.registry.publish(session, state.actor, request)
+        version = cofre.registry.publish(session, state.actor, prepared)
         detail = rep.version_detail(version)
     if as_json:
         emit_json(detail)

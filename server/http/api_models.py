@@ -48,9 +48,9 @@ def show_version(name: str, version: int) -> ResponseReturnValue:
 def publish_version(name: str) -> ResponseReturnValue:
     cofre = services()
     request.max_content_length = cofre.settings.max_artifact_bytes
-    publish = _publish_request(name)
+    prepared = cofre.registry.prepare(_publish_request(name))  # before the write lock
     with cofre.write() as session:
-        version = cofre.registry.publish(session, current_actor(), publish)
+        version = cofre.registry.publish(session, current_actor(), prepared)
         return jsonify(rep.version_detail(version)), 201
 
 

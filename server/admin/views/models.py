@@ -144,7 +144,8 @@ def publish() -> ResponseReturnValue:
         aliases=[alias] if alias else [],
         runtime=request.form.get("runtime", "auto"),
     )
+    prepared = cofre.registry.prepare(publish_request)  # before the write lock
     with cofre.write() as session:
-        created = cofre.registry.publish(session, current_actor(), publish_request)
+        created = cofre.registry.publish(session, current_actor(), prepared)
         number = created.version
     return redirect(url_for("admin_models.version", name=name, version=number), 303)

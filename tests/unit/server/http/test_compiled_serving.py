@@ -168,3 +168,32 @@ def test_publish_and_compile_over_http(
         content_type="multipart/form-data",
     )
     assert wrong.status_code == 422 and wrong.json["errors"][0]["field"] == "runtime"
+
+
+def test_the_proof_runs_before_the_publish_takes_the_write_lock(
+    client: FlaskClient,
+    cofre: Container,
+    api_key: Callable[..., dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a model is converted and proven, other writers (every worker's audit
+    appends) go on: the conversion runs before the publish's write transaction."""
+    from governance.audit.service import AuditEvent
+
+    convert = compiled.compile_estimator
+
+    def while_others_write(*args: Any, **kwargs: Any) -> compiled.Compilation:
+        with cofre.write() as session:  # waits out the lock timeout if publish held it
+            cofre.audit.append(session, AuditEvent(kind="test.concurrent", actor=SYSTEM))
+        return convert(*args, **kwargs)
+
+    monkeypatch.setattr(compiled, "compile_estimator", while_others_write)
+    published = client.post(
+        "/api/v1/models/logistic/versions",
+        data={"purpose": "score", "legal_basis": "legitimate interest"}
+        | {"file": (io.BytesIO(cancer_pipeline()), "m.skops")},
+        headers=api_key("publisher"),
+        content_type="multipart/form-data",
+    )
+    assert published.status_code == 201, published.json
+    assert published.json["runtime"] == "onnx"
