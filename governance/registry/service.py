@@ -230,14 +230,14 @@ class Registry:
         return record
 
     # -- compiled inference -------------------------------------------------------------
-    def compile(
-        self, session: Session, actor: Actor, name: str, version: int, runtime: str = "auto"
-    ) -> ModelVersion:
-        """Compile (again) a published version and serve it from ONNX once proven equal;
-        the version itself, its artifact and its hash do not change."""
+    def prepare_compile(
+        self, session: Session, name: str, version: int, runtime: str = "auto"
+    ) -> compiled.Compilation:
+        """Convert and prove a published version in a read session (the slow part, kept
+        out of the write transaction; versions are immutable, so it stays true)."""
         check_runtime(runtime)
         record = self.resolve(session, name, version=version)
-        attempt = attempt_compilation(
+        return attempt_compilation(
             self.load_estimator(record),
             record.features,
             record.classes,
@@ -245,6 +245,23 @@ class Registry:
             allow_missing=record.allow_missing,
             runtime=runtime,
         )
+
+    def compile(
+        self,
+        session: Session,
+        actor: Actor,
+        name: str,
+        version: int,
+        runtime: str = "auto",
+        attempt: compiled.Compilation | None = None,
+    ) -> ModelVersion:
+        """Compile (again) a published version and serve it from ONNX once proven equal;
+        the version itself, its artifact and its hash do not change. `attempt` comes
+        from `prepare_compile`, else it is made here."""
+        check_runtime(runtime)
+        if attempt is None:
+            attempt = self.prepare_compile(session, name, version, runtime)
+        record = self.resolve(session, name, version=version)
         self._record_attempt(session, actor, record, runtime, attempt)
         session.flush()
         return record

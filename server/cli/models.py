@@ -130,10 +130,11 @@ def _runtime_line(detail: dict[str, Any]) -> str:
 def compile_version(state: CliState, name: str, version: int, runtime: str, as_json: bool) -> None:
     """Compile VERSION of model NAME to ONNX and serve it from there once proven equal."""
     cofre = state.services
+    with cofre.read() as session:  # the slow part, before the write lock
+        attempt = cofre.registry.prepare_compile(session, name, version, runtime)
     with cofre.write() as session:
-        detail = rep.version_detail(
-            cofre.registry.compile(session, state.actor, name, version, runtime)
-        )
+        compiled = cofre.registry.compile(session, state.actor, name, version, runtime, attempt)
+        detail = rep.version_detail(compiled)
     if as_json:
         emit_json(detail)
         return

@@ -58,9 +58,11 @@ def publish_version(name: str) -> ResponseReturnValue:
 @requires("model:publish")
 def compile_version(name: str, version: int) -> ResponseReturnValue:
     cofre = services()
-    runtime = json_object().get("runtime", "auto") if request.content_length else "auto"
+    runtime = str(json_object().get("runtime", "auto")) if request.content_length else "auto"
+    with cofre.read() as session:  # the slow part, before the write lock
+        attempt = cofre.registry.prepare_compile(session, name, version, runtime)
     with cofre.write() as session:
-        compiled = cofre.registry.compile(session, current_actor(), name, version, str(runtime))
+        compiled = cofre.registry.compile(session, current_actor(), name, version, runtime, attempt)
         return jsonify(rep.version_detail(compiled))
 
 
