@@ -326,7 +326,11 @@ def metadata(served: ServedVersion, versioned: bool) -> dict[str, Any]:
         "platform": "scikit-learn",
         "inputs": inputs,
         "outputs": outputs,
-        "parameters": {"version": served.version, "sha256": served.sha256},
+        "parameters": {
+            "version": served.version,
+            "sha256": served.sha256,
+            "runtime": served.runtime,
+        },
     }
 
 

@@ -114,6 +114,8 @@ def test_v2_names_the_runtime_and_mlflow_keeps_its_body(
         for c in CANCER.columns
     ]
     assert client.get("/v2/models/cancer/versions/2/ready", headers=cancer).json["ready"]
+    metadata = client.get("/v2/models/cancer/versions/2", headers=cancer).json
+    assert metadata["parameters"]["runtime"] == "onnx"
     answer = client.post(
         "/v2/models/cancer/versions/2/infer", json={"inputs": inputs}, headers=cancer
     )
