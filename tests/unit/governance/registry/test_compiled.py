@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import numpy as np
 import onnx
+import pandas as pd
 import pytest
 import skops.io as sio
 from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sqlalchemy import select
 
 from governance.accounts.actor import SYSTEM
@@ -184,3 +185,42 @@ def test_a_wide_schema_is_compared_on_fewer_rows() -> None:
         np.random.default_rng(0).random((20, 200_000)), np.arange(20)
     )
     assert compiled.generated_sample(estimator, 200_000).shape == (compiled.MIN_ROWS, 200_000)
+
+
+def test_missing_values_are_part_of_the_proof_when_allowed() -> None:
+    """A version that accepts NaN is compared on rows holding NaN, and answers them."""
+    from sklearn.datasets import load_iris
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    estimator = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500))
+    estimator.fit(features, target)
+    schema = [{"name": str(n), "dtype": "float64"} for n in features.columns]
+    sample = compiled.generated_sample(estimator, len(schema), allow_missing=True)
+    assert np.isnan(sample).any()
+    attempt = compiled.compile_estimator(
+        estimator, schema, [0, 1, 2], has_proba=True, allow_missing=True
+    )
+    assert attempt.proven, attempt.reason
+    assert attempt.model is not None
+    runner = compiled.CompiledEstimator(attempt.model, [0, 1, 2])
+    row = np.array([[5.1, np.nan, 1.4, 0.2]])
+    labels, _ = runner.answer(row, with_proba=True)
+    frame = pd.DataFrame(row, columns=features.columns)
+    assert labels.tolist() == estimator.predict(frame).tolist()
+
+
+def test_string_classes_come_back_as_the_estimator_gives_them() -> None:
+    from sklearn.datasets import load_iris
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    names = target.map({0: "setosa", 1: "versicolor", 2: "virginica"})
+    estimator = LogisticRegression(max_iter=500).fit(features, names)
+    classes = estimator.classes_.tolist()
+    schema = [{"name": str(n), "dtype": "float64"} for n in features.columns]
+    attempt = compiled.compile_estimator(estimator, schema, classes, has_proba=True)
+    assert attempt.proven and attempt.model is not None
+    labels, _ = compiled.CompiledEstimator(attempt.model, classes).answer(features, False)
+    assert labels.tolist() == estimator.predict(features).tolist()
+    assert {type(label) for label in labels.tolist()} == {str}
