@@ -75,10 +75,6 @@ class Compilation:
         return self.model is not None and self.proof is not None and self.proof.passed
 
 
-def runtime_versions() -> dict[str, str]:
-    return {name: _version(name) for name in ("onnxruntime", "skl2onnx", "onnx")}
-
-
 def _version(package: str) -> str:
     try:
         return version(package)
@@ -95,8 +91,6 @@ class CompiledEstimator:
     for the same cores and gains nothing on the few rows of a request.
     Session.run is thread-safe, so a worker's threads share one session.
     """
-
-    runtime = "onnx"
 
     def __init__(self, model: bytes, classes: Sequence[Any] | None) -> None:
         import onnxruntime as ort
@@ -188,11 +182,11 @@ def convert(estimator: Any, width: int, probabilities: bool, precision: str = "f
 
     tensor = DoubleTensorType if precision == "float64" else FloatTensorType
     options = {"zipmap": False} if probabilities else None
+    # Named after the class: skl2onnx's default name is a random uuid, and the same
+    # estimator should give the same bytes (and sha256) every time.
     graph = convert_sklearn(
         estimator,
-        name=type(
-            estimator
-        ).__name__,  # skl2onnx's default is a random uuid: same model, same bytes
+        name=type(estimator).__name__,
         initial_types=[(INPUT_NAME, tensor([None, width]))],
         options=options,
     )
@@ -308,7 +302,7 @@ def _comparison_rows(
 
 def generated_sample(estimator: Any, width: int, allow_missing: bool = False) -> np.ndarray:
     """SAMPLE_ROWS rows drawn uniformly within each feature's fitted range (a scaler's
-    statistics, a tree's thresholds), else a wide spread; NaN cells when missing
+    statistics, a tree's thresholds), else [-3, 3]; NaN cells when missing
     values are allowed. Deterministic (seeded)."""
     low, high = fitted_ranges(estimator, width)
     generator = np.random.default_rng(SEED)
