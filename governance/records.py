@@ -2,7 +2,7 @@
 
 from governance.accounts.records import ApiKey, LoginFailure, LoginSession, User
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
-from governance.monitoring.records import MonitoringRollup
+from governance.monitoring.records import FeedbackLabel, MonitoringRollup
 from governance.operations.records import JobRun
 from governance.registry.records import (
     Alias,
@@ -24,6 +24,7 @@ __all__ = [
     "AuditRecord",
     "Compilation",
     "DecisionReview",
+    "FeedbackLabel",
     "JobRun",
     "LoginFailure",
     "LoginSession",

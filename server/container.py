@@ -27,6 +27,7 @@ from governance.audit.service import AuditLog
 from governance.audit.writer import AuditWriter
 from governance.crypto.keyring import KeyRing
 from governance.db import make_engine, make_session_factory, read_session, write_transaction
+from governance.monitoring.feedback import Feedback, FeedbackSource
 from governance.operations.jobs import JobHistory
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.service import Registry
@@ -162,14 +163,21 @@ class Container:
         return Decisions(self.audit, self.registry)
 
     @cached_property
+    def sealer(self) -> RowSealer:
+        return RowSealer(self.keyring)
+
+    @cached_property
     def reviews(self) -> Reviews:
-        sealer = RowSealer(self.keyring)
-        return Reviews(self.audit, self.decisions, sealer, self.settings.review_due_days, self)
+        return Reviews(self.audit, self.decisions, self.sealer, self.settings.review_due_days, self)
+
+    @cached_property
+    def feedback(self) -> Feedback:
+        return Feedback(self.audit, self.registry, self.sealer, self)
 
     @cached_property
     def subject_exports(self) -> SubjectExports:
-        # Per-row items an export gathers; monitoring's feedback joins this list.
-        sources: list[RowSource] = [ReviewSource(self.reviews)]
+        # Per-row items an export gathers: reviews and ground-truth feedback.
+        sources: list[RowSource] = [ReviewSource(self.reviews), FeedbackSource(self.feedback)]
         controller = Controller(self.settings.controller_name, self.settings.controller_contact)
         return SubjectExports(self.audit, self.audit_search, sources, controller)
 

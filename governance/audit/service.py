@@ -26,15 +26,16 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
-from governance.audit.chain import GENESIS, canonical_bytes, fields_of, record_hash
+from governance.audit.chain import GENESIS, canonical_bytes, fields_of, plain_bytes, record_hash
 from governance.audit.keyscopes import KeyScope, scope_at
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
+from governance.audit.scope import may_read, visible_to
 from governance.clock import isoformat, utcnow
 from governance.crypto import signing
 from governance.crypto.envelope import new_data_key, open_sealed, seal
 from governance.crypto.keyring import KeyRing, WrappedKey
 from governance.db import undo_on_rollback
-from governance.errors import KeyUnavailable, NotFound
+from governance.errors import KeyUnavailable, NotFound, PermissionDenied
 
 CHECKPOINT_FORMAT = "cofre-checkpoint-1"
 # The scope of the keys sealing rows about no one in particular (pseudonyms are hex).
@@ -140,8 +141,8 @@ class AuditLog:
         pseudonyms = [self.pseudonym(r.subject_id) if r.subject_id else None for r in rows]
         if not any(pseudonyms):
             key_id, key = self._anonymous_key(session, scope)
-            plain = json.dumps([r.data for r in rows], separators=(",", ":"), ensure_ascii=False)
-            sealed = seal(key, plain.encode("utf-8"), _block_aad(request_id, len(rows), key_id))
+            plain = plain_bytes([r.data for r in rows])
+            sealed = seal(key, plain, _block_aad(request_id, len(rows), key_id))
             entry = {"k": key_id, "c": base64.b64encode(sealed).decode("ascii"), "rows": len(rows)}
             return pseudonyms, [entry]
         keys = self._subject_keys(session, {p for p in pseudonyms if p}, scope)
@@ -150,8 +151,8 @@ class AuditLog:
             key_id, key = keys[pseudonym] if pseudonym else self._anonymous_key(session, scope)
             # Plain JSON, not the canonical form: inputs hold floats, and only the
             # ciphertext enters the chain hash.
-            plain = json.dumps(row.data, separators=(",", ":"), ensure_ascii=False)
-            sealed = seal(key, plain.encode("utf-8"), _row_aad(request_id, index, key_id))
+            plain = plain_bytes(row.data)
+            sealed = seal(key, plain, _row_aad(request_id, index, key_id))
             payload.append({"k": key_id, "c": base64.b64encode(sealed).decode("ascii")})
         return pseudonyms, payload
 
@@ -304,7 +305,8 @@ class AuditLog:
         )
 
     # -- reading -------------------------------------------------------------------
-    def by_request(self, session: Session, request_id: str) -> list[AuditRecord]:
+    def by_request(self, session: Session, actor: Actor, request_id: str) -> list[AuditRecord]:
+        """The records of one request; PermissionDenied when `actor` may read none."""
         stmt = (
             select(AuditRecord)
             .where(AuditRecord.request_id == request_id)
@@ -313,13 +315,19 @@ class AuditLog:
         records = list(session.scalars(stmt))
         if not records:
             raise NotFound(f"no audit record for request {request_id}")
-        return records
+        readable = [r for r in records if may_read(actor, r)]
+        if not readable:
+            raise PermissionDenied("this caller is limited to other models")
+        return readable
 
-    def by_subject(self, session: Session, subject_id: str) -> list[AuditRecord]:
-        """Records whose subjects include this person (matched through the pseudonym)."""
+    def by_subject(self, session: Session, actor: Actor, subject_id: str) -> list[AuditRecord]:
+        """Records whose subjects include this person (matched through the pseudonym),
+        among those `actor` may read."""
         pseudonym = self.pseudonym(subject_id)
         candidates = session.scalars(
-            select(AuditRecord).where(AuditRecord.subjects.is_not(None)).order_by(AuditRecord.seq)
+            select(AuditRecord)
+            .where(AuditRecord.subjects.is_not(None), *visible_to(actor))
+            .order_by(AuditRecord.seq)
         )
         return [r for r in candidates if pseudonym in (r.subjects or [])]
 

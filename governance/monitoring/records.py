@@ -1,4 +1,5 @@
-"""ORM classes of monitoring: the rollups every report, page, gauge and alert reads.
+"""ORM classes of monitoring: the rollups every report, page, gauge and alert reads,
+and the ground-truth labels performance is computed from.
 
 A rollup is one figure about one model version over one time window: a feature's
 drift by one method, a performance metric, a data-quality share. Pages and APIs
@@ -12,7 +13,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, UTCDateTime
@@ -62,3 +72,37 @@ class MonitoringRollup(Base):
     rows: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FeedbackLabel(Base):
+    """One ground-truth label of one prediction row, sealed under that row's data key.
+
+    A label is never changed: a correction is a new row (`supersedes` names the one
+    it corrects) and readers take the newest by `recorded_seq`, the seq of its
+    "feedback.recorded" audit event (the chain's order, gapless under concurrency).
+    `sealed` holds {"ground_truth", "group"} sealed under `key_id`, the key sealing
+    the labelled row (governance/subjects/sealing.py), so erasing the subject or the
+    row's retention running out makes the label unreadable with the row. `served_at`
+    is when the labelled prediction was served, the time readers select by.
+    """
+
+    __tablename__ = "feedback_labels"
+    __table_args__ = (
+        Index("ix_feedback_labels_row", "request_id", "row"),
+        Index("ix_feedback_labels_version_served", "model_name", "model_version", "served_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    row: Mapped[int] = mapped_column(Integer)
+    prediction_seq: Mapped[int] = mapped_column(BigInteger)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[int] = mapped_column(Integer)
+    served_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pseudonym: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_seq: Mapped[int] = mapped_column(BigInteger)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    supersedes: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -76,6 +76,8 @@ class PublishRequest:
     features: list[dict[str, str]] | None = None  # optional declared schema
     allow_missing: bool = False
     aliases: list[str] = field(default_factory=list)
+    # A byte-identical artifact is refused (Conflict naming its version) unless asked.
+    allow_duplicate: bool = False
     # "auto": served by ONNX Runtime once proven equal; "onnx": that or no publish;
     # "sklearn": never compiled.
     runtime: str = "auto"
@@ -108,13 +110,14 @@ class Registry:
         self.default_retention_days = default_retention_days
 
     # -- publish -------------------------------------------------------------------
-    def prepare(self, request: PublishRequest) -> PreparedPublish:
+    def prepare(self, actor: Actor, request: PublishRequest) -> PreparedPublish:
         """Check, describe and compile a publish request: all of it without the database.
 
         Callers run it before their write transaction: converting and proving a large
         ensemble takes seconds, and on SQLite the write lock held meanwhile would
         stall every worker's audit appends."""
         check_model_name(request.name)
+        actor.check_model(request.name)
         check_runtime(request.runtime)
         problems = request.card.problems()
         if problems:
@@ -136,9 +139,12 @@ class Registry:
     ) -> ModelVersion:
         """The next version of a model, compiled when proven equal (prepared before the
         transaction by `prepare`, or here)."""
-        prepared = request if isinstance(request, PreparedPublish) else self.prepare(request)
+        prepared = request if isinstance(request, PreparedPublish) else self.prepare(actor, request)
         request, facts, features = prepared.request, prepared.facts, prepared.features
+        actor.check_model(request.name)  # prepared by whoever: this actor publishes it
         model = self._model_for_publish(session, request.name)
+        if not request.allow_duplicate:
+            _refuse_duplicate(model, request.artifact)
         version = 1 + max((v.version for v in model.versions), default=0)
         file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
         # Whatever fails from here on (this method, the caller's later steps, the
@@ -231,10 +237,11 @@ class Registry:
 
     # -- compiled inference -------------------------------------------------------------
     def prepare_compile(
-        self, session: Session, name: str, version: int, runtime: str = "auto"
+        self, session: Session, actor: Actor, name: str, version: int, runtime: str = "auto"
     ) -> compiled.Compilation:
         """Convert and prove a published version in a read session (the slow part, kept
         out of the write transaction; versions are immutable, so it stays true)."""
+        actor.check_model(name)
         check_runtime(runtime)
         record = self.resolve(session, name, version=version)
         return attempt_compilation(
@@ -258,9 +265,10 @@ class Registry:
         """Compile (again) a published version and serve it from ONNX once proven equal;
         the version itself, its artifact and its hash do not change. `attempt` comes
         from `prepare_compile`, else it is made here."""
+        actor.check_model(name)
         check_runtime(runtime)
         if attempt is None:
-            attempt = self.prepare_compile(session, name, version, runtime)
+            attempt = self.prepare_compile(session, actor, name, version, runtime)
         record = self.resolve(session, name, version=version)
         self._record_attempt(session, actor, record, runtime, attempt)
         session.flush()
@@ -352,6 +360,7 @@ class Registry:
         """The proven ONNX model and its manifest (schema, hashes, the proof), for a
         device that runs it outside the appliance; an audit event in the caller's
         transaction, so a failed write of the files records no export."""
+        actor.check_model(name)
         record = self.resolve(session, name, version=version)
         model = self.load_compiled(record)
         manifest = compiled_manifest(record, compiled.graph_outputs(model))
@@ -369,8 +378,13 @@ class Registry:
         return CompiledExport(model, manifest)
 
     # -- reading ----------------------------------------------------------------------
-    def models(self, session: Session) -> list[RegisteredModel]:
-        return list(session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)))
+    def models(self, session: Session, actor: Actor) -> list[RegisteredModel]:
+        """The models `actor` may act on: a key limited to some models sees only those
+        (the others' names, purposes and owners are not its business either)."""
+        stmt = select(RegisteredModel).order_by(RegisteredModel.name)
+        if actor.models is not None:
+            stmt = stmt.where(RegisteredModel.name.in_(actor.models))
+        return list(session.scalars(stmt))
 
     def model(self, session: Session, name: str) -> RegisteredModel:
         model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
@@ -411,7 +425,9 @@ class Registry:
         )
 
     def check_artifact(self, version: ModelVersion) -> None:
-        """Cheap readiness check: the files are there and their data keys open."""
+        """Readiness: the artifact (and the compiled model) authenticates (decrypts,
+        matches its SHA-256); cached by the file's identity, so a probe is cheap while
+        nothing changed."""
         self.store.check(
             version.model.name,
             version.version,
@@ -439,6 +455,7 @@ class Registry:
         self, session: Session, actor: Actor, name: str, version: int, alias: str
     ) -> Alias:
         check_alias_name(alias)
+        actor.check_model(name)
         model = self.model(session, name)
         if not any(v.version == version for v in model.versions):
             raise NotFound(f"model {name!r} has no version {version}")
@@ -446,6 +463,7 @@ class Registry:
 
     def rollback(self, session: Session, actor: Actor, name: str, alias: str) -> Alias:
         """Point `alias` back at the target it had before its latest move."""
+        actor.check_model(name)
         model = self.model(session, name)
         previous = self._previous_target(session, model, alias)
         if previous is None:
@@ -512,6 +530,16 @@ class Registry:
         )
         session.flush()
         return current
+
+
+def _refuse_duplicate(model: RegisteredModel, artifact: bytes) -> None:
+    sha = hashlib.sha256(artifact).hexdigest()
+    same = next((v for v in model.versions if v.sha256 == sha), None)
+    if same is not None:
+        raise Conflict(
+            f"version {same.version} of {model.name!r} is this very artifact (sha256 "
+            f"{sha[:12]}...); to publish it again as a new version, allow a duplicate"
+        )
 
 
 def check_model_name(name: str) -> None:

@@ -99,6 +99,7 @@ def _register() -> None:
         backup,
         compliance,
         demo,
+        feedback,
         init,
         jobs,
         keys,
@@ -126,6 +127,7 @@ def _register() -> None:
         subjects,
         reviews,
         compliance,
+        feedback,
     ):
         for command in module.commands:
             cli.add_command(command)

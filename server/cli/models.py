@@ -10,14 +10,16 @@ from typing import Any
 import click
 
 from governance.files import write_atomically
+from governance.identifiers import MAX_ID, parse_id
 from governance.registry.compiled import RUNTIMES
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from server import exports
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
+from server.cli.params import ID
 
-_REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>\d+))?$")
-_VERSION_REF = re.compile(r"^(?P<name>.+):(?P<version>\d+)$")
+_REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>[0-9]+))?$")
+_VERSION_REF = re.compile(r"^(?P<name>.+):(?P<version>[0-9]+)$")
 EXPORT_FORMATS = ("onnx",)
 _RUNTIME_HELP = (
     "Who answers: 'auto' serves from ONNX Runtime once proven equal to the estimator, "
@@ -45,7 +47,7 @@ def models() -> None:
 @click.option("--owner", default="")
 @click.option(
     "--retention-days",
-    type=click.IntRange(min=1),
+    type=ID,
     help="Days personal data in its audit rows is kept (default: the appliance's setting).",
 )
 @click.option("--recipients", default="", help="Who receives its decisions (model card).")
@@ -56,6 +58,11 @@ def models() -> None:
     help="JSON list of {name, dtype} declaring the input schema.",
 )
 @click.option("--allow-missing", is_flag=True, help="Accept NaN/null inputs for this version.")
+@click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Publish even when a version of this model has the very same file.",
+)
 @click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version.")
 @click.option(
     "--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help=_RUNTIME_HELP
@@ -75,6 +82,7 @@ def publish(
     recipients: str,
     features_file: Path | None,
     allow_missing: bool,
+    allow_duplicate: bool,
     aliases: tuple[str, ...],
     runtime: str,
     as_json: bool,
@@ -97,9 +105,10 @@ def publish(
         allow_missing=allow_missing,
         aliases=list(aliases),
         runtime=runtime,
+        allow_duplicate=allow_duplicate,
     )
     cofre = state.services
-    prepared = cofre.registry.prepare(request)  # the slow part, before the write lock
+    prepared = cofre.registry.prepare(state.actor, request)  # slow: before the write lock
     with cofre.write() as session:
         version = cofre.registry.publish(session, state.actor, prepared)
         detail = rep.version_detail(version)
@@ -121,7 +130,7 @@ def _runtime_line(detail: dict[str, Any]) -> str:
 
 @models.command("compile")
 @click.argument("name")
-@click.argument("version", type=int)
+@click.argument("version", type=ID)
 @click.option(
     "--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help=_RUNTIME_HELP
 )
@@ -131,7 +140,7 @@ def compile_version(state: CliState, name: str, version: int, runtime: str, as_j
     """Compile VERSION of model NAME to ONNX and serve it from there once proven equal."""
     cofre = state.services
     with cofre.read() as session:  # the slow part, before the write lock
-        attempt = cofre.registry.prepare_compile(session, name, version, runtime)
+        attempt = cofre.registry.prepare_compile(session, state.actor, name, version, runtime)
     with cofre.write() as session:
         compiled = cofre.registry.compile(session, state.actor, name, version, runtime, attempt)
         detail = rep.version_detail(compiled)
@@ -153,14 +162,13 @@ def compile_version(state: CliState, name: str, version: int, runtime: str, as_j
 def export(state: CliState, ref: str, fmt: str, out: Path) -> None:
     """Write NAME:VERSION's proven ONNX model to --out, its manifest beside it."""
     match = _VERSION_REF.match(ref)
-    if match is None:
-        raise click.BadParameter("give NAME:VERSION", param_hint="REF")
+    version = parse_id(match["version"]) if match else None
+    if match is None or version is None:
+        raise click.BadParameter(f"give NAME:VERSION, VERSION 1 to {MAX_ID}", param_hint="REF")
     cofre = state.services
     manifest_path = exports.manifest_path(out)
     with cofre.write() as session:  # the export's audit event commits only once written
-        exported = cofre.registry.export_compiled(
-            session, state.actor, match["name"], int(match["version"])
-        )
+        exported = cofre.registry.export_compiled(session, state.actor, match["name"], version)
         # Private (0600) like every file cofre writes: a model is its owner's to share.
         write_atomically(out, exported.model)
         write_atomically(manifest_path, exports.manifest_json(exported.manifest))
@@ -187,7 +195,7 @@ def list_models(state: CliState, as_json: bool) -> None:
     """List models with their latest version and aliases."""
     cofre = state.services
     with cofre.read() as session:
-        rows = [rep.model_summary(m) for m in cofre.registry.models(session)]
+        rows = [rep.model_summary(m) for m in cofre.registry.models(session, state.actor)]
     if as_json:
         emit_json(rows)
         return
@@ -217,7 +225,9 @@ def _show_data(state: CliState, session: Any, parts: dict[str, str | None]) -> d
     registry = state.services.registry
     if parts["alias"] is None and parts["version"] is None:
         return rep.model_detail(registry.model(session, parts["name"] or ""))
-    version = int(parts["version"]) if parts["version"] else None
+    version = parse_id(parts["version"]) if parts["version"] else None
+    if parts["version"] and version is None:
+        raise click.BadParameter(f"a version is a whole number from 1 to {MAX_ID}")
     return rep.version_detail(
         registry.resolve(session, parts["name"] or "", alias=parts["alias"], version=version)
     )
@@ -252,7 +262,7 @@ def _print_show(data: dict[str, Any]) -> None:
 
 @models.command("alias")
 @click.argument("name")
-@click.argument("version", type=int)
+@click.argument("version", type=ID)
 @click.argument("alias")
 @pass_state
 def alias(state: CliState, name: str, version: int, alias: str) -> None:

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from governance.errors import FieldError, InvalidInput, UnsupportedMediaType
+from governance.identifiers import parse_id
 from governance.registry.service import ModelCard, PublishRequest
 from server import representations as rep
 from server.extension import services
@@ -19,11 +20,8 @@ blueprint = Blueprint("api_models", __name__, url_prefix="/api/v1/models")
 @requires("model:read")
 def list_models() -> ResponseReturnValue:
     cofre = services()
-    actor = current_actor()
     with cofre.read() as session:
-        # A key limited to some models sees only those: the others' names, purposes
-        # and owners are not its business either.
-        models = [m for m in cofre.registry.models(session) if actor.may_use_model(m.name)]
+        models = cofre.registry.models(session, current_actor())
         return jsonify(models=[rep.model_summary(m) for m in models])
 
 
@@ -48,7 +46,7 @@ def show_version(name: str, version: int) -> ResponseReturnValue:
 def publish_version(name: str) -> ResponseReturnValue:
     cofre = services()
     request.max_content_length = cofre.settings.max_artifact_bytes
-    prepared = cofre.registry.prepare(_publish_request(name))  # before the write lock
+    prepared = cofre.registry.prepare(current_actor(), _publish_request(name))  # before the lock
     with cofre.write() as session:
         version = cofre.registry.publish(session, current_actor(), prepared)
         return jsonify(rep.version_detail(version)), 201
@@ -60,7 +58,7 @@ def compile_version(name: str, version: int) -> ResponseReturnValue:
     cofre = services()
     runtime = str(json_object().get("runtime", "auto")) if request.content_length else "auto"
     with cofre.read() as session:  # the slow part, before the write lock
-        attempt = cofre.registry.prepare_compile(session, name, version, runtime)
+        attempt = cofre.registry.prepare_compile(session, current_actor(), name, version, runtime)
     with cofre.write() as session:
         compiled = cofre.registry.compile(session, current_actor(), name, version, runtime, attempt)
         return jsonify(rep.version_detail(compiled))
@@ -91,17 +89,19 @@ def _publish_request(name: str) -> PublishRequest:
         allow_missing=form_bool("allow_missing"),
         aliases=aliases,
         runtime=form.get("runtime", "auto"),
+        allow_duplicate=form_bool("allow_duplicate"),
     )
 
 
 def _optional_days(text: str) -> int | None:
     if not text.strip():
         return None
-    if not text.strip().isdigit():
+    days = parse_id(text.strip())
+    if days is None:
         raise InvalidInput(
             "retention_days must be a number of days", [FieldError("retention_days", "days")]
         )
-    return int(text)
+    return days
 
 
 @blueprint.get("/<name>/aliases")

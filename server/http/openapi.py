@@ -287,6 +287,69 @@ SCHEMAS |= {
         },
     },
 }
+_LABEL = {
+    "description": "a class of the version that answered (or its text form), "
+    "or for a regressor a finite number",
+    "type": ["string", "number", "integer", "boolean"],
+}
+_GROUP = {"type": ["string", "null"], "minLength": 1, "maxLength": 64}
+SCHEMAS |= {
+    "FeedbackRequest": {
+        "description": "Either one label per row of the prediction, in row order "
+        "(`ground_truth`, with optional `groups` beside it), or labels of some rows "
+        "(`rows`). A row labelled again is a correction: the newest label counts.",
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["ground_truth"],
+                "additionalProperties": False,
+                "properties": {
+                    "ground_truth": {"type": "array", "items": _LABEL},
+                    "groups": {"type": "array", "items": _GROUP},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["rows"],
+                "additionalProperties": False,
+                "properties": {
+                    "rows": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["row", "ground_truth"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "row": {"type": "integer", "minimum": 0},
+                                "ground_truth": _LABEL,
+                                "group": _GROUP,
+                            },
+                        },
+                    }
+                },
+            },
+        ],
+    },
+    "FeedbackRecorded": {
+        "type": "object",
+        "required": ["request_id", "model", "version", "recorded", "rows", "seq"],
+        "properties": {
+            "request_id": _STRING,
+            "model": _STRING,
+            "version": {"type": "integer"},
+            "recorded": {"type": "integer"},
+            "rows": {"type": "array", "items": {"type": "integer"}},
+            "corrections": {
+                "description": "the rows whose earlier label this one supersedes",
+                "type": "array",
+                "items": {"type": "integer"},
+            },
+            "recorded_at": _STRING,
+            "seq": {"type": "integer", "description": "the audit record of this feedback"},
+        },
+    },
+}
 # (method, rule) -> (request schema or content, response schema)
 BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("post", "/api/v1/models/<name>/predict"): (
@@ -320,6 +383,10 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         "Review",
     ),
     ("get", "/api/v1/predictions/<request_id>/explanation"): (None, "Explanation"),
+    ("post", "/api/v1/predictions/<request_id>/feedback"): (
+        {"application/json": "FeedbackRequest"},
+        "FeedbackRecorded",
+    ),
     ("get", "/api/v1/reviews"): (None, "ReviewList"),
     ("get", "/api/v1/reviews/<int:review_id>"): (None, "Review"),
     ("post", "/api/v1/reviews/<int:review_id>/decision"): (
@@ -328,6 +395,8 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ),
     ("get", "/api/v1/compliance/ropa"): (None, "RecordOfProcessing"),
 }
+# (method, rule) of operations answering 201 Created rather than 200
+CREATED = {("post", "/api/v1/predictions/<request_id>/feedback")}
 # (method, rule) -> query parameters: name -> (schema, description)
 QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
     ("get", "/api/v1/predictions/<request_id>/explanation"): {
@@ -401,7 +470,7 @@ def _operation(app: Flask, rule: Any, method: str) -> dict[str, Any]:
 
 
 def _parameter(converter: str, name: str) -> dict[str, Any]:
-    kind = "integer" if converter == "int" else "string"
+    kind = "integer" if converter in ("int", "seq") else "string"
     return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
 
@@ -416,7 +485,8 @@ def _responses(rule: str, method: str) -> dict[str, Any]:
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         },
     }
-    return {"200": ok, "4XX": problem, "5XX": problem}
+    success = "201" if (method, rule) in CREATED else "200"
+    return {success: ok, "4XX": problem, "5XX": problem}
 
 
 def _version() -> str:

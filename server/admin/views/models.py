@@ -31,7 +31,7 @@ NOTICES = {
 @requires("model:read")
 def list_models() -> ResponseReturnValue:
     with services().read() as session:
-        models = services().registry.models(session)
+        models = services().registry.models(session, current_actor())
         return render("admin/models/list.html", models=models)
 
 
@@ -143,8 +143,9 @@ def publish() -> ResponseReturnValue:
         card=forms.model_card(request.form),
         aliases=[alias] if alias else [],
         runtime=request.form.get("runtime", "auto"),
+        allow_duplicate=request.form.get("allow_duplicate") == "on",
     )
-    prepared = cofre.registry.prepare(publish_request)  # before the write lock
+    prepared = cofre.registry.prepare(current_actor(), publish_request)  # before the lock
     with cofre.write() as session:
         created = cofre.registry.publish(session, current_actor(), prepared)
         number = created.version

@@ -29,7 +29,9 @@ def publish(
     artifact: bytes | None = None,
     aliases: tuple[str, ...] | list[str] = (),
 ) -> None:
-    request = PublishRequest(name, artifact or iris_classifier(), CARD, aliases=list(aliases))
+    request = PublishRequest(
+        name, artifact or iris_classifier(), CARD, aliases=list(aliases), allow_duplicate=True
+    )
     with cofre.write() as session:
         cofre.registry.publish(session, SYSTEM, request)
 
@@ -191,3 +193,12 @@ def test_mirror_gets_a_verified_copy_and_is_pruned_too(
     cofre.backups.prune(actor)
     assert not mirrored.exists()
     cofre.close()
+
+
+def test_prune_keeps_the_newest_drilled_backup(populated: Container) -> None:
+    """Issue 14.16, end to end: the drilled backup is not the newest of its day."""
+    drilled = populated.backups.run(SYSTEM)
+    populated.backups.drill(SYSTEM)
+    newer = populated.backups.run(SYSTEM)
+    assert populated.backups.prune(SYSTEM) == []  # default policy: one per day
+    assert {e.id for e in populated.backups.entries()} == {drilled.id, newer.id}

@@ -1,5 +1,6 @@
-"""The 0400_subjects migration builds exactly what the ORM classes declare (its tables,
-the audit data keys' new columns and indexes, the model card's new columns)."""
+"""The branch migrations (0400_subjects, 0510_feedback) build exactly what the ORM
+classes declare (their tables, the audit data keys' new columns and indexes, the model
+card's new columns)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import governance.records  # noqa: F401  (every table on the metadata)
 from governance.db import Base
 from server.container import Container
 
-OURS = {"subject_holds", "decision_reviews", "audit_data_keys", "model_versions"}
+OURS = {"subject_holds", "decision_reviews", "audit_data_keys", "model_versions", "feedback_labels"}
 
 
 def _table_of(diff: Any) -> str | None:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sklearn.datasets import load_breast_cancer
 from sqlalchemy import select
 
+from governance.accounts.actor import SYSTEM
 from governance.audit.records import AuditRecord
 from governance.registry import compiled
 from governance.registry.loading import load_trusted
@@ -63,7 +64,7 @@ def test_runtime_onnx_fails_publish_with_a_one_line_reason(
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: runtime onnx refused: skl2onnx")
     with cofre.read() as session:
-        assert cofre.registry.models(session) == []
+        assert cofre.registry.models(session, SYSTEM) == []
 
 
 def test_runtime_onnx_refuses_a_model_not_proven_equal(

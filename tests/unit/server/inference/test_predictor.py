@@ -154,7 +154,9 @@ def test_the_core_answers_from_the_runtime_the_registry_proved(cofre: Container)
 
     with cofre.write() as session:
         for runtime in ("auto", "sklearn"):
-            request = PublishRequest("iris", iris_classifier(), CARD, runtime=runtime)
+            request = PublishRequest(
+                "iris", iris_classifier(), CARD, runtime=runtime, allow_duplicate=True
+            )
             cofre.registry.publish(session, SYSTEM, request)
     onnx = cofre.predictor.predict(lambda: PREDICTOR, _call("r-1", version="1"), _rows([ROW]))
     plain = cofre.predictor.predict(lambda: PREDICTOR, _call("r-2", version="2"), _rows([ROW]))
