@@ -8,6 +8,7 @@ from governance.monitoring.records import (
     AlertRule,
     FeedbackLabel,
     MonitoringRollup,
+    ReferenceProfile,
 )
 from governance.operations.records import JobRun
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
@@ -32,6 +33,7 @@ __all__ = [
     "LoginSession",
     "ModelVersion",
     "MonitoringRollup",
+    "ReferenceProfile",
     "RegisteredModel",
     "RetrainingPlan",
     "RetrainingRun",

@@ -63,6 +63,7 @@ def _register_blueprints(app: Flask) -> None:
         api_compliance,
         api_feedback,
         api_models,
+        api_monitoring,
         api_operations,
         api_subjects,
         health,
@@ -90,6 +91,7 @@ def _register_blueprints(app: Flask) -> None:
         api_feedback,
         api_compliance,
         api_alerts,
+        api_monitoring,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

@@ -34,6 +34,7 @@ from governance.operations.jobs import (
     BACKUP_JOB,
     CHECKPOINT_JOB,
     DRILL_JOB,
+    MONITORING_JOB,
     RETENTION_JOB,
     RETRAIN_PREFIX,
     RunEnd,
@@ -108,6 +109,7 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
         JobSpec(DRILL_JOB, settings.backup_drill_schedule, drill_work),
         JobSpec(CHECKPOINT_JOB, settings.checkpoint_schedule, checkpoint_work),
         JobSpec(RETENTION_JOB, settings.retention_schedule, retention_work),
+        JobSpec(MONITORING_JOB, settings.monitoring_schedule, monitoring_work),
         JobSpec(ALERT_RETRAINING_JOB, settings.alert_delivery_schedule, alert_retraining_work),
     ]
     if settings.alert_webhook_url:
@@ -131,6 +133,30 @@ def retention_work(container: Container) -> str:
     with container.write() as session:
         report = container.retention.run(session, SYSTEM)
     return f"shredded {report.shredded} data keys past their retention period"
+
+
+def monitoring_work(container: Container) -> str:
+    """Every served version's drift, quality, performance and traffic over the window,
+    stored as rollups (`Monitoring.run_due`); then each version's alert rules judged."""
+    with container.write() as session:
+        reports = container.monitoring.run_due(session, container.monitoring_window)
+    transitions = evaluate_alerts(container, [(r["model"], r["version"]) for r in reports])
+    drifting = sorted(
+        {
+            f"{r['model']} v{r['version']}: {', '.join(r['drifting'])}"
+            for r in reports
+            if r["drifting"]
+        }
+    )
+    summary = f"{len(reports)} report(s) stored"
+    summary += f"; drifting: {'; '.join(drifting)}" if drifting else "; no drift"
+    return summary + alert_summary(transitions)
+
+
+def alert_summary(transitions: list[Transition]) -> str:
+    fired = sum(t.state == "firing" for t in transitions)
+    resolved = len(transitions) - fired
+    return f"; alerts: {fired} fired, {resolved} resolved" if transitions else ""
 
 
 def backup_work(container: Container) -> str:
@@ -210,7 +236,7 @@ def job_work(container: Container, name: str) -> Callable[[Container], str]:
         return retrain_work(plan_id)
     raise InvalidInput(
         f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention, "
-        "alert-retraining, alert-delivery (with a webhook) or retrain:<plan id>"
+        "monitoring, alert-retraining, alert-delivery (with a webhook) or retrain:<plan id>"
     )
 
 

@@ -20,6 +20,7 @@ def blueprints() -> list[Blueprint]:
         compliance,
         dashboard,
         models,
+        monitoring,
         operations,
         reviews,
         subjects,
@@ -27,5 +28,5 @@ def blueprints() -> list[Blueprint]:
     )
 
     modules = [assets, auth, dashboard, audit, models, traffic, accounts, operations]
-    modules += [subjects, reviews, compliance, alerts]
+    modules += [subjects, reviews, compliance, monitoring, alerts]
     return [module.blueprint for module in modules]

@@ -105,6 +105,7 @@ def _register() -> None:
         jobs,
         keys,
         models,
+        monitor,
         predict_batch,
         retrain,
         reviews,
@@ -129,6 +130,7 @@ def _register() -> None:
         subjects,
         reviews,
         compliance,
+        monitor,
         feedback,
     ):
         for command in module.commands:

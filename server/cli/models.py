@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from governance.identifiers import MAX_ID, parse_id
+from governance.monitoring.profiles import ReferenceData, reference_format
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
@@ -55,6 +56,16 @@ def models() -> None:
     help="Publish even when a version of this model has the very same file.",
 )
 @click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version.")
+@click.option(
+    "--reference-data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV or Parquet of the features (and optionally the target) the version "
+    "learnt from: the baseline of drift (default: its first served rows).",
+)
+@click.option(
+    "--reference-target",
+    help="The reference data's target column (default: a column named 'target').",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def publish(
@@ -72,6 +83,8 @@ def publish(
     allow_missing: bool,
     allow_duplicate: bool,
     aliases: tuple[str, ...],
+    reference_data: Path | None,
+    reference_target: str | None,
     as_json: bool,
 ) -> None:
     """Publish a skops FILE as the next version of model NAME."""
@@ -92,6 +105,7 @@ def publish(
         allow_missing=allow_missing,
         aliases=list(aliases),
         allow_duplicate=allow_duplicate,
+        reference=_reference(reference_data, reference_target),
     )
     cofre = state.services
     with cofre.write() as session:
@@ -101,6 +115,12 @@ def publish(
         emit_json(detail)
         return
     click.echo(f"published {name} version {detail['version']} sha256={detail['sha256']}")
+
+
+def _reference(path: Path | None, target: str | None) -> ReferenceData | None:
+    if path is None:
+        return None
+    return ReferenceData(path.read_bytes(), reference_format(path.name), target)
 
 
 def _features(path: Path | None) -> list[dict[str, str]] | None:

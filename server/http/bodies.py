@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from governance.errors import FieldError, InvalidInput, MalformedInput, UnsupportedMediaType
 from governance.identifiers import MAX_ID, parse_id
+from governance.monitoring.profiles import ReferenceData, reference_format
 from server.inference.codecs import strict_json
 
 
@@ -121,3 +122,12 @@ def query_id(name: str) -> int | None:
             f"{name} must be a number", [FieldError(name, f"ASCII digits, 1 to {MAX_ID}")]
         )
     return number
+
+
+def uploaded_reference() -> ReferenceData | None:
+    """The optional `reference_data` file (CSV or Parquet) and `reference_target`."""
+    upload = request.files.get("reference_data")
+    if upload is None or not upload.filename:
+        return None
+    target = request.form.get("reference_target", "").strip() or None
+    return ReferenceData(upload.read(), reference_format(upload.filename), target)

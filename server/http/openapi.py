@@ -285,6 +285,34 @@ SCHEMAS |= {
             "security_measures": {"type": "object"},
         },
     },
+    "MonitoringReport": {
+        "type": "object",
+        "description": "A version's latest stored monitoring report over windows of the "
+        "asked length: drift per feature and of the output (__output__) against the "
+        "reference profile (PSI, KS or chi-squared with p-value, Wasserstein), data "
+        "quality, performance and fairness where feedback exists, and traffic.",
+        "required": ["model", "version", "window", "drift", "quality", "traffic"],
+        "properties": {
+            "model": _STRING,
+            "version": {"type": "integer"},
+            "window": {
+                "type": "object",
+                "properties": {"start": _STRING, "end": _STRING, "length": _STRING},
+            },
+            "computed_at": {"type": ["string", "null"]},
+            "profile": {
+                "type": ["object", "null"],
+                "properties": {"source": {"enum": ["reference", "served"]}, "rows": {}},
+            },
+            "drifting": {"type": "array", "items": _STRING},
+            "drift": {"type": "object", "additionalProperties": {"type": "object"}},
+            "quality": {"type": "object", "additionalProperties": {"type": "object"}},
+            "performance": {"type": "object"},
+            "fairness": {"type": "object"},
+            "traffic": {"type": "object"},
+            "thresholds": {"type": "object"},
+        },
+    },
 }
 _NUMBER = {"type": "number"}
 _ALERT_RULE = {
@@ -501,6 +529,7 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         "Review",
     ),
     ("get", "/api/v1/compliance/ropa"): (None, "RecordOfProcessing"),
+    ("get", "/api/v1/models/<name>/monitoring"): (None, "MonitoringReport"),
     ("get", "/api/v1/alerts"): (None, "AlertList"),
     ("get", "/api/v1/models/<name>/alert-rules"): (None, "AlertRuleList"),
     ("post", "/api/v1/models/<name>/alert-rules"): (
@@ -514,7 +543,10 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ),
 }
 # (method, rule) of operations answering 201 Created rather than 200
-CREATED = {("post", "/api/v1/predictions/<request_id>/feedback")}
+CREATED = {
+    ("post", "/api/v1/predictions/<request_id>/feedback"),
+    ("post", "/api/v1/models/<name>/alert-rules"),
+}
 # (method, rule) -> query parameters: name -> (schema, description)
 QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
     ("get", "/api/v1/predictions/<request_id>/explanation"): {
@@ -522,6 +554,13 @@ QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
     },
     ("get", "/api/v1/reviews"): {
         "status": ({"enum": ["open", "decided"]}, "only reviews in this state")
+    },
+    ("get", "/api/v1/models/<name>/monitoring"): {
+        "version": ({"type": "integer", "minimum": 1}, "the version (default: production)"),
+        "window": (
+            {"type": "string", "pattern": "^[1-9][0-9]{0,3}[mhd]$"},
+            "window length, e.g. 1h or 24h (default: the monitoring_window setting)",
+        ),
     },
     ("get", "/api/v1/alerts"): {
         "state": ({"enum": ["firing", "resolved"]}, "only alerts in this state"),
