@@ -65,7 +65,7 @@ def main() -> None:
         _write(cofre, estimator, args.rows, args.rows_per_request, args.subject_share)
         written = time.perf_counter() - started
         started = time.perf_counter()
-        with cofre.write() as session:
+        with cofre.read() as session:
             report = cofre.monitoring.run(session, "bench", 1, timedelta(hours=24))[0]
         seconds = time.perf_counter() - started
         cofre.close()

@@ -168,7 +168,7 @@ class Container:
             profile_rows=settings.monitoring_profile_rows,
             step=parse_length(settings.monitoring_step),
         )
-        return Monitoring(self.audit, self.registry, policy, labels=self.feedback)
+        return Monitoring(self.audit, self.registry, policy, labels=self.feedback, tx=self)
 
     @property
     def monitoring_window(self) -> timedelta:

@@ -138,7 +138,7 @@ def retention_work(container: Container) -> str:
 def monitoring_work(container: Container) -> str:
     """Every served version's drift, quality, performance and traffic over the window,
     stored as rollups (`Monitoring.run_due`); then each version's alert rules judged."""
-    with container.write() as session:
+    with container.read() as session:  # results are written in short transactions
         reports = container.monitoring.run_due(session, container.monitoring_window)
     transitions = evaluate_alerts(container, [(r["model"], r["version"]) for r in reports])
     drifting = sorted(

@@ -3,17 +3,22 @@ log and stored as rollups; reports, histories and the latest figures read back.
 
 `Monitoring.run` is the one computation: the scheduled job and `cofre monitor`
 both call it (and whatever is hooked after it, the alerts, sees the same
-figures). It reads the window's prediction records a page at a time (keyset on
-seq), opens their rows in this process with the audit log's bulk opener (each
-data key unwrapped once), and keeps per feature only a float array or category
-counts, so a million rows fit in memory. Rows whose key was destroyed (erasure,
-retention) are skipped and counted. Readers never scan the log: they read rollups.
+figures). It reads with the caller's session (give it a read session) and
+writes its results in short transactions of its own, so a long computation
+never holds SQLite's write lock while predictions wait to be audited.
+
+It reads the window's prediction records a page at a time (keyset on seq), opens
+their rows in this process with the audit log's bulk opener (each data key
+unwrapped once), and keeps per feature only a float array or category counts, so
+a million rows fit in memory. Rows whose key was destroyed (erasure, retention)
+are skipped and counted. Readers never scan the log: they read rollups.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -21,8 +26,10 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
+from governance.accounts.actor import Actor
 from governance.audit.records import AuditRecord
 from governance.audit.service import AuditLog, RowOpener
 from governance.clock import utcnow
@@ -41,6 +48,7 @@ from governance.monitoring.profiles import (
 from governance.monitoring.records import MonitoringRollup, ReferenceProfile
 from governance.monitoring.report import summarise
 from governance.monitoring.windows import Window, window_ending
+from governance.operations.transactions import Transactions
 from governance.registry.records import ModelVersion
 from governance.registry.service import Registry
 
@@ -165,11 +173,13 @@ class Monitoring:
         registry: Registry,
         policy: MonitoringPolicy | None = None,
         labels: LabelReader | None = None,
+        tx: Transactions | None = None,
     ) -> None:
         self.audit = audit
         self.registry = registry
         self.policy = policy or MonitoringPolicy()
         self.labels = labels
+        self.tx = tx
 
     @property
     def profiles(self) -> Profiles:
@@ -249,13 +259,14 @@ class Monitoring:
         rows, traffic, buckets = self._scan(session, version, window, labels)
         figures = traffic.figures() + self._figures(version, profile, rows)
         computed_at = utcnow()
-        self._store(session, name, version.version, window, figures, computed_at)
-        for bucket, counted in buckets.items():
-            # Only the traffic of a bucket is replaced: the same span computed as a
-            # window of its own (cofre monitor --window 1h) keeps its other figures.
-            self._store(
-                session, name, version.version, bucket, counted.figures(), computed_at, TRAFFIC
-            )
+        with self._writing(session) as writer:
+            self._store(writer, name, version.version, window, figures, computed_at)
+            for bucket, counted in buckets.items():
+                # Only the traffic of a bucket is replaced: the same span computed as a
+                # window of its own (cofre monitor --window 1h) keeps its other figures.
+                self._store(
+                    writer, name, version.version, bucket, counted.figures(), computed_at, TRAFFIC
+                )
         meta = _profile_meta(profile)
         report = summarise(name, version.version, window, figures, computed_at, meta)
         report["rows"] = {"seen": rows.seen, "erased": rows.erased}
@@ -350,7 +361,34 @@ class Monitoring:
         columns = {f["name"]: frame[f["name"]].astype(object) for f in version.features}
         classification = version.classes is not None
         profile = build_profile(version.features, columns, outputs, classification, SERVED)
-        return self.profiles.from_served(session, version.model.name, version.version, profile)
+        try:
+            with self._writing(session) as writer:
+                return self.profiles.from_served(
+                    writer, version.model.name, version.version, profile
+                )
+        except DBIntegrityError:  # another run stored it first: theirs stands
+            with self._reading(session) as reader:
+                return self.profiles.get(reader, version.model.name, version.version)
+
+    @contextmanager
+    def _writing(self, session: Session) -> Iterator[Session]:
+        """Where results are written: a short write transaction of their own when the
+        service has a transaction source, so that the long read of a window (a
+        minute for a million rows) never holds SQLite's write lock and predictions
+        go on being audited; else the caller's session."""
+        if self.tx is None:
+            yield session
+            return
+        with self.tx.write() as writer:
+            yield writer
+
+    @contextmanager
+    def _reading(self, session: Session) -> Iterator[Session]:
+        if self.tx is None:
+            yield session
+            return
+        with self.tx.read() as reader:
+            yield reader
 
     def _figures(
         self, version: ModelVersion, profile: ReferenceProfile | None, rows: _Rows
@@ -497,15 +535,21 @@ class Monitoring:
         report["thresholds"] = self.policy.thresholds.as_dict()
         return report
 
-    def traffic(self, session: Session, length: timedelta) -> list[traffic_rollups.Series]:
-        """Every version's traffic in its latest window of `length`, by step."""
-        return traffic_rollups.series(
-            session, self._latest_windows(session, length, (TRAFFIC,)), self.policy.step
-        )
+    def traffic(
+        self, session: Session, actor: Actor, length: timedelta
+    ) -> list[traffic_rollups.Series]:
+        """The traffic of every version `actor` may see in its latest window of
+        `length`, by step."""
+        windows = self._latest_windows(session, length, (TRAFFIC,))
+        visible = {k: w for k, w in windows.items() if actor.may_use_model(k[0])}
+        return traffic_rollups.series(session, visible, self.policy.step)
 
-    def traffic_since(self, session: Session, start: datetime) -> list[traffic_rollups.Series]:
-        """Every version's traffic in the steps since `start` (the dashboard's today)."""
-        return traffic_rollups.since(session, start, self.policy.step)
+    def traffic_since(
+        self, session: Session, actor: Actor, start: datetime
+    ) -> list[traffic_rollups.Series]:
+        """The traffic of every version `actor` may see in the steps since `start`."""
+        found = traffic_rollups.since(session, start, self.policy.step)
+        return [s for s in found if actor.may_use_model(s.model_name)]
 
     def latest(
         self, session: Session, length: timedelta, metrics: Sequence[str]

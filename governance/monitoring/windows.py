@@ -61,9 +61,10 @@ def parse_length(text: str) -> timedelta:
 
 
 def format_length(length: timedelta) -> str:
+    """`30m`, `24h`, `7d`: as the setting is usually written (a day is `24h`)."""
     seconds = int(length.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
+        if seconds % size == 0 and not (unit == "d" and seconds <= 86400):
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
 

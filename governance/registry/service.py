@@ -69,10 +69,10 @@ class PublishRequest:
     features: list[dict[str, str]] | None = None  # optional declared schema
     allow_missing: bool = False
     aliases: list[str] = field(default_factory=list)
-    # A byte-identical artifact is refused (Conflict naming its version) unless asked.
-    allow_duplicate: bool = False
     # The data the version learnt from (or like it): drift is measured against it.
     reference: ReferenceData | None = None
+    # A byte-identical artifact is refused (Conflict naming its version) unless asked.
+    allow_duplicate: bool = False
 
 
 class Registry:

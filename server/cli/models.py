@@ -104,8 +104,8 @@ def publish(
         features=_features(features_file),
         allow_missing=allow_missing,
         aliases=list(aliases),
-        allow_duplicate=allow_duplicate,
         reference=_reference(reference_data, reference_target),
+        allow_duplicate=allow_duplicate,
     )
     cofre = state.services
     with cofre.write() as session:

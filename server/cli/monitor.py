@@ -32,7 +32,7 @@ def monitor(
     job stores it, and the alert rules judged as the job judges them."""
     cofre = state.services
     length = parse_length(window) if window else cofre.monitoring_window
-    with cofre.write() as session:
+    with cofre.read() as session:  # results are written in short transactions
         reports = cofre.monitoring.run(session, name, version, length)
     versions = [(r["model"], r["version"]) for r in reports]
     transitions = evaluate_alerts(cofre, versions, state.actor)

@@ -82,8 +82,8 @@ def _publish_request(name: str) -> PublishRequest:
         features=form_json_list("features"),
         allow_missing=form_bool("allow_missing"),
         aliases=aliases,
-        allow_duplicate=form_bool("allow_duplicate"),
         reference=uploaded_reference(),
+        allow_duplicate=form_bool("allow_duplicate"),
     )
 
 

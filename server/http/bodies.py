@@ -104,6 +104,15 @@ def form_bool(name: str) -> bool:
     return request.form.get(name, "").lower() in ("1", "true", "yes", "on")
 
 
+def uploaded_reference() -> ReferenceData | None:
+    """The optional `reference_data` file (CSV or Parquet) and `reference_target`."""
+    upload = request.files.get("reference_data")
+    if upload is None or not upload.filename:
+        return None
+    target = request.form.get("reference_target", "").strip() or None
+    return ReferenceData(upload.read(), reference_format(upload.filename), target)
+
+
 def query_number(name: str, default: int) -> int:
     """A query parameter holding a count (a limit) or `default` when absent."""
     found = query_id(name)
@@ -122,12 +131,3 @@ def query_id(name: str) -> int | None:
             f"{name} must be a number", [FieldError(name, f"ASCII digits, 1 to {MAX_ID}")]
         )
     return number
-
-
-def uploaded_reference() -> ReferenceData | None:
-    """The optional `reference_data` file (CSV or Parquet) and `reference_target`."""
-    upload = request.files.get("reference_data")
-    if upload is None or not upload.filename:
-        return None
-    target = request.form.get("reference_target", "").strip() or None
-    return ReferenceData(upload.read(), reference_format(upload.filename), target)

@@ -285,6 +285,33 @@ SCHEMAS |= {
             "security_measures": {"type": "object"},
         },
     },
+    "PublishForm": {
+        "type": "object",
+        "required": ["file", "purpose", "legal_basis"],
+        "properties": {
+            "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+            "purpose": _STRING,
+            "legal_basis": _STRING,
+            "description": _STRING,
+            "decision_mode": {"enum": ["automated", "human-reviewed"]},
+            "owner": _STRING,
+            "retention_days": _STRING,
+            "recipients": _STRING,
+            "features": {"type": "string", "description": "JSON list of {name, dtype}"},
+            "allow_missing": _STRING,
+            "alias": {"type": "array", "items": _STRING},
+            "reference_data": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "CSV (.csv) or Parquet (.parquet) of the features and "
+                "optionally the target: the baseline of drift",
+            },
+            "reference_target": {
+                "type": "string",
+                "description": "the reference data's target column (default: target)",
+            },
+        },
+    },
     "MonitoringReport": {
         "type": "object",
         "description": "A version's latest stored monitoring report over windows of the "
@@ -503,7 +530,7 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         {"application/json": "InferRequest"},
         "InferResponse",
     ),
-    ("post", "/api/v1/models/<name>/versions"): ({"multipart/form-data": None}, None),
+    ("post", "/api/v1/models/<name>/versions"): ({"multipart/form-data": "PublishForm"}, None),
     ("post", "/api/v1/subjects/export"): (
         {"application/json": "SubjectExportRequest"},
         "SubjectExport",

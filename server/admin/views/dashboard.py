@@ -26,11 +26,7 @@ def home() -> ResponseReturnValue:
     midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
     with cofre.read() as session:
         models = cofre.registry.models(session, actor)
-        today = [
-            series
-            for series in cofre.monitoring.traffic_since(session, midnight)
-            if actor.may_use_model(series.model_name)
-        ]
+        today = cofre.monitoring.traffic_since(session, actor, midnight)
         verified = last_verification(session)
         checkpoint = cofre.audit.latest_checkpoint(session)
         firing = cofre.alerts.listing(session, current_actor(), "firing", limit=FIRING_SHOWN)

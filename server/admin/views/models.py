@@ -139,8 +139,8 @@ def publish() -> ResponseReturnValue:
         artifact=upload.read(),
         card=forms.model_card(request.form),
         aliases=[alias] if alias else [],
-        allow_duplicate=request.form.get("allow_duplicate") == "on",
         reference=uploaded_reference(),
+        allow_duplicate=request.form.get("allow_duplicate") == "on",
     )
     with cofre.write() as session:
         created = cofre.registry.publish(session, current_actor(), publish_request)

@@ -20,8 +20,8 @@ blueprint = admin_blueprint("admin_traffic")
 def overview() -> ResponseReturnValue:
     cofre, actor = services(), current_actor()
     with cofre.read() as session:
-        series = cofre.monitoring.traffic(session, cofre.monitoring_window)
-    charts = [(s, series_chart(s, "%d %H:%M")) for s in series if actor.may_use_model(s.model_name)]
+        series = cofre.monitoring.traffic(session, actor, cofre.monitoring_window)
+    charts = [(s, series_chart(s, "%d %H:%M")) for s in series]
     return render(
         "admin/traffic.html",
         charts=charts,

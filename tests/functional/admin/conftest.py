@@ -75,7 +75,7 @@ def _seed(container: Container) -> Appliance:
     seeded = Appliance("", container, Path(), key.secret)
     seeded.sha256 = _predictions(container, key_actor(key.key))
     _monitored(container)
-    with container.write() as session:  # the traffic page reads what this job counts
+    with container.read() as session:  # the traffic page reads what this job counts
         container.monitoring.run_due(session, container.monitoring_window)
     return seeded
 

@@ -97,3 +97,20 @@ def test_cofre_monitor_refuses_in_one_line(risk: Container, runner: CliRunner) -
         result = runner.invoke(cli, args)
         assert result.exit_code != 0
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_keys_limited_to_other_models_see_none_of_its_figures(
+    risk: Container, client: FlaskClient, api_key: Callable[..., Headers]
+) -> None:
+    job_work(risk, "monitoring")(risk)
+    other = api_key("admin", models=["other"])
+    assert "cofre_feature_drift{" not in client.get("/metrics", headers=other).get_data(
+        as_text=True
+    )
+    assert "cofre_feature_drift{" in client.get("/metrics", headers=api_key("admin")).get_data(
+        as_text=True
+    )
+    assert "risk v1" not in client.get("/admin/traffic", headers=other).get_data(as_text=True)
+    assert "risk v1" in client.get("/admin/traffic", headers=api_key("admin")).get_data(
+        as_text=True
+    )

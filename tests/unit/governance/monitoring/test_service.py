@@ -16,14 +16,14 @@ from governance.registry.service import PublishRequest
 from server.container import Container
 from tests.support.models import CARD
 from tests.support.monitoring import classifier, labels_of, normal_frame, reference_csv
-from tests.support.scoring import score
+from tests.support.scoring import rows_of, score
 
 DAY = timedelta(hours=24)
 
 
 @pytest.fixture
 def overrides(overrides: dict[str, Any]) -> dict[str, Any]:
-    return overrides | {"monitoring_profile_rows": 50}
+    return overrides | {"monitoring_profile_rows": 50, "db_lock_timeout_ms": 1000}
 
 
 def _publish(cofre: Container, reference: bool = True) -> None:
@@ -48,7 +48,7 @@ def _traffic(cofre: Container, requests: int, shift: dict[str, float] | None = N
 
 
 def _run(cofre: Container) -> dict[str, Any]:
-    with cofre.write() as session:
+    with cofre.read() as session:
         reports = cofre.monitoring.run(session, "risk", None, DAY)
     assert len(reports) == 1
     return reports[0]
@@ -124,11 +124,7 @@ def test_performance_and_fairness_from_feedback_equal_sklearn(
     for start in (0, 40, 80):
         rows = frame.iloc[start : start + 40].to_dict("records")
         request_id = score(cofre, [None] * 40, name="risk", rows=rows)
-        with cofre.read() as session:
-            record = next(
-                r for r in cofre.audit.by_request(session, SYSTEM, request_id) if r.payload
-            )
-            predicted += [r["output"] for r in cofre.audit.decrypt_payload(session, record)]
+        predicted += [r["output"] for r in rows_of(cofre, request_id)]
         if start == 80:
             continue  # the last request gets no feedback
         body = {
@@ -157,9 +153,9 @@ def test_performance_and_fairness_from_feedback_equal_sklearn(
 def test_the_job_finalises_the_window_before_once(cofre: Container) -> None:
     _publish(cofre)
     _traffic(cofre, 1)
-    with cofre.write() as session:
+    with cofre.read() as session:
         first = cofre.monitoring.run_due(session, DAY)
-    with cofre.write() as session:
+    with cofre.read() as session:
         second = cofre.monitoring.run_due(session, DAY)
     assert len(first) == 2 and len(second) == 1
     assert first[1]["window"] == second[0]["window"]
@@ -185,3 +181,36 @@ def test_an_erased_subject_leaves_later_reports(
     after = _run(cofre)
     assert after["performance"]["labelled_rows"] == 2
     assert after["rows"] == {"seen": 2, "erased": 2}
+
+
+class _WritesMeanwhile:
+    """A label reader that writes, as a prediction's audit record would, while the
+    window is being read."""
+
+    def __init__(self, cofre: Container) -> None:
+        self.cofre = cofre
+
+    def labels(self, session: Any, *args: Any) -> dict[tuple[str, int], Any]:
+        with self.cofre.write() as writer:
+            self.cofre.jobs.open(writer, "probe", "test", None)
+        return {}
+
+
+def test_a_run_never_holds_the_write_lock_while_it_reads(
+    cofre: Container, database_url: str
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from governance.monitoring.service import Monitoring
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the write lock is SQLite's")
+    _publish(cofre)
+    _traffic(cofre, 1)
+    monitoring = Monitoring(
+        cofre.audit, cofre.registry, cofre.monitoring.policy, _WritesMeanwhile(cofre), cofre
+    )
+    with cofre.read() as session:
+        assert monitoring.run(session, "risk", 1, DAY)[0]["traffic"]["requests"] == 1
+    with pytest.raises(OperationalError), cofre.write() as session:  # the lock held: stuck
+        monitoring.run(session, "risk", 1, DAY)

@@ -206,7 +206,7 @@ def test_a_model_scoped_publisher_sees_only_its_models_traffic(
                     details={"rows": 1, "latency_ms": 3},
                 ),
             )
-    with cofre.write() as session:  # the pages read the monitoring job's traffic rollups
+    with cofre.read() as session:  # the pages read the monitoring job's traffic rollups
         cofre.monitoring.run_due(session, cofre.monitoring_window)
     scoped = api_key("publisher", models=["iris"])
     for url in ("/admin/traffic", "/admin/", "/admin/models/"):

@@ -32,7 +32,7 @@ def monitored(cofre: Container) -> Container:
     rows = normal_frame(300, seed=3, shift={"x2": 2.0}).to_dict("records")
     for index in range(3):
         score(cofre, [None] * 100, name="risk", rows=rows[index * 100 : (index + 1) * 100])
-    with cofre.write() as session:
+    with cofre.read() as session:
         cofre.monitoring.run(session, "risk", 1, timedelta(hours=24))
     return cofre
 
@@ -82,7 +82,7 @@ def test_traffic_page_and_dashboard_read_the_traffic_rollups(
     score(monitored, [None], name="risk", rows=normal_frame(1, seed=9).to_dict("records"))
     # Not counted until the monitoring job runs again: pages never scan the log.
     assert '<td class="requests">3</td>' in client.get("/admin/traffic").text
-    with monitored.write() as session:
+    with monitored.read() as session:
         monitored.monitoring.run_due(session, monitored.monitoring_window)
     assert '<td class="requests">4</td>' in client.get("/admin/traffic").text
     assert "4 <small>requests since" in client.get("/admin/").text
