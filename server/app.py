@@ -90,8 +90,8 @@ def _register_blueprints(app: Flask) -> None:
         api_subjects,
         api_feedback,
         api_compliance,
-        api_alerts,
         api_monitoring,
+        api_alerts,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

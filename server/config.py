@@ -85,6 +85,21 @@ class Settings:
     review_due_days: int = 15
     controller_name: str = ""
     controller_contact: str = ""
+    # Monitoring (drift, data quality, performance; governance/monitoring/). The
+    # `monitoring` job computes every served version's report over the last
+    # `monitoring_window`; windows end on multiples of `monitoring_step` (whole
+    # hours), so a 24h window is recomputed until its hour has passed, then final.
+    # A version published without reference data is profiled from its first
+    # `monitoring_profile_rows` served rows. Drift thresholds: PSI 0.1 (moderate)
+    # and 0.25 (major), the credit-scoring convention (Siddiqi 2006); the tests'
+    # p-value below 0.05. Lengths are a number of m, h or d.
+    monitoring_schedule: str = "*/15 * * * *"
+    monitoring_window: str = "24h"
+    monitoring_step: str = "1h"
+    monitoring_profile_rows: int = 1000
+    monitoring_psi_moderate: float = 0.1
+    monitoring_psi_major: float = 0.25
+    monitoring_p_value: float = 0.05
     # Alerts. The default rules every model follows until its publisher edits its
     # own: drift by `alert_drift_method` above `alert_drift_threshold` on any
     # feature (or the output) for `alert_drift_windows` consecutive windows; PSI
@@ -107,21 +122,6 @@ class Settings:
     alert_delivery_schedule: str = "* * * * *"
     alert_delivery_attempts: int = 8
     alert_delivery_backoff_seconds: float = 30.0
-    # Monitoring (drift, data quality, performance; governance/monitoring/). The
-    # `monitoring` job computes every served version's report over the last
-    # `monitoring_window`; windows end on multiples of `monitoring_step` (whole
-    # hours), so a 24h window is recomputed until its hour has passed, then final.
-    # A version published without reference data is profiled from its first
-    # `monitoring_profile_rows` served rows. Drift thresholds: PSI 0.1 (moderate)
-    # and 0.25 (major), the credit-scoring convention (Siddiqi 2006); the tests'
-    # p-value below 0.05. Lengths are a number of m, h or d.
-    monitoring_schedule: str = "*/15 * * * *"
-    monitoring_window: str = "24h"
-    monitoring_step: str = "1h"
-    monitoring_profile_rows: int = 1000
-    monitoring_psi_moderate: float = 0.1
-    monitoring_psi_major: float = 0.25
-    monitoring_p_value: float = 0.05
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -249,8 +249,19 @@ def _check_operations(settings: Settings) -> None:
             raise ConfigError(f"setting {name!r} must be more than zero")
     if settings.job_retry_delay_seconds < 0:
         raise ConfigError("setting 'job_retry_delay_seconds' must be zero or more")
+    _check_monitoring(settings)
     _check_alerts(settings)
     _check_monitoring(settings)
+
+
+def _check_monitoring(settings: Settings) -> None:
+    for name in ("monitoring_window", "monitoring_step"):
+        if not _LENGTH.match(getattr(settings, name)):
+            raise ConfigError(f"setting {name!r} must be a length such as 30m, 1h or 24h")
+    if not 0 < settings.monitoring_psi_moderate <= settings.monitoring_psi_major:
+        raise ConfigError("monitoring PSI thresholds must be 0 < moderate <= major")
+    if not 0 < settings.monitoring_p_value < 1:
+        raise ConfigError("setting 'monitoring_p_value' must be between 0 and 1")
 
 
 def _check_alerts(settings: Settings) -> None:
@@ -294,16 +305,6 @@ def default_alert_rules(settings: Settings) -> list[Rule]:
     if settings.alert_error_rate_limit > 0:
         rules.append(make_rule("error_rate", None, settings.alert_error_rate_limit))
     return rules
-
-
-def _check_monitoring(settings: Settings) -> None:
-    for name in ("monitoring_window", "monitoring_step"):
-        if not _LENGTH.match(getattr(settings, name)):
-            raise ConfigError(f"setting {name!r} must be a length such as 30m, 1h or 24h")
-    if not 0 < settings.monitoring_psi_moderate <= settings.monitoring_psi_major:
-        raise ConfigError("monitoring PSI thresholds must be 0 < moderate <= major")
-    if not 0 < settings.monitoring_p_value < 1:
-        raise ConfigError("setting 'monitoring_p_value' must be between 0 and 1")
 
 
 def mask_url(url: str) -> str:

@@ -137,7 +137,7 @@ def retention_work(container: Container) -> str:
 
 def monitoring_work(container: Container) -> str:
     """Every served version's drift, quality, performance and traffic over the window,
-    stored as rollups (`Monitoring.run_due`); then each version's alert rules judged."""
+    stored as rollups (`Monitoring.run_due`), then the alert rules judged on them."""
     with container.read() as session:  # results are written in short transactions
         reports = container.monitoring.run_due(session, container.monitoring_window)
     transitions = evaluate_alerts(container, [(r["model"], r["version"]) for r in reports])
@@ -150,11 +150,11 @@ def monitoring_work(container: Container) -> str:
     )
     summary = f"{len(reports)} report(s) stored"
     summary += f"; drifting: {'; '.join(drifting)}" if drifting else "; no drift"
-    return summary + alert_summary(transitions)
+    return summary + _alert_summary(transitions)
 
 
-def alert_summary(transitions: list[Transition]) -> str:
-    fired = sum(t.state == "firing" for t in transitions)
+def _alert_summary(transitions: list[Transition]) -> str:
+    fired = sum(1 for t in transitions if t.state == "firing")
     resolved = len(transitions) - fired
     return f"; alerts: {fired} fired, {resolved} resolved" if transitions else ""
 

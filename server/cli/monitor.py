@@ -3,6 +3,7 @@ scheduled `monitoring` job does, and print it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -34,18 +35,15 @@ def monitor(
     length = parse_length(window) if window else cofre.monitoring_window
     with cofre.read() as session:  # results are written in short transactions
         reports = cofre.monitoring.run(session, name, version, length)
-    versions = [(r["model"], r["version"]) for r in reports]
-    transitions = evaluate_alerts(cofre, versions, state.actor)
+    # The rules are judged on what was just stored, exactly as the monitoring job does.
+    transitions = evaluate_alerts(cofre, [(r["model"], r["version"]) for r in reports])
     if as_json:
-        emit_json({"reports": reports, "alerts": [rep.alert_transition(t) for t in transitions]})
+        emit_json({"reports": reports, "alerts": [asdict(t) for t in transitions]})
         return
     for report in reports:
         _print(report)
     for t in transitions:
-        click.echo(
-            f"ALERT {t.alert_id} {t.state}: {t.model_name} v{t.model_version}: "
-            f"{t.rule.get('description', '')}"
-        )
+        click.echo(f"alert {t.alert_id} {t.state}: {t.model_name} v{t.model_version} {t.rule}")
 
 
 def _print(report: dict[str, Any]) -> None:
