@@ -251,7 +251,6 @@ def _check_operations(settings: Settings) -> None:
         raise ConfigError("setting 'job_retry_delay_seconds' must be zero or more")
     _check_monitoring(settings)
     _check_alerts(settings)
-    _check_monitoring(settings)
 
 
 def _check_monitoring(settings: Settings) -> None:

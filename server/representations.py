@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from governance.accounts.records import ApiKey, User
-from governance.monitoring.alerts import Transition
 from governance.monitoring.records import Alert, AlertDelivery
 from governance.operations.records import JobRun
 from governance.registry.records import AliasHistory, ModelVersion, RegisteredModel
@@ -219,15 +218,4 @@ def alert_delivery(row: AlertDelivery) -> dict[str, Any]:
         "next_attempt_at": row.next_attempt_at.isoformat() if row.status == "pending" else None,
         "last_error": row.last_error or None,
         "history": row.history,
-    }
-
-
-def alert_transition(transition: Transition) -> dict[str, Any]:
-    return {
-        "alert_id": transition.alert_id,
-        "model": transition.model_name,
-        "version": transition.model_version,
-        "state": transition.state,
-        "rule": transition.rule,
-        "evidence": transition.evidence,
     }

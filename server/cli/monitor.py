@@ -10,7 +10,6 @@ import click
 
 from governance.monitoring.records import OUTPUT
 from governance.monitoring.windows import parse_length
-from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
 from server.jobs import evaluate_alerts
 
@@ -30,13 +29,14 @@ def monitor(
 ) -> None:
     """Drift, data quality, performance and traffic of model NAME over the window ending
     at the next step (every version served in it, unless --version); stored as the
-    job stores it, and the alert rules judged as the job judges them."""
+    job stores it."""
     cofre = state.services
     length = parse_length(window) if window else cofre.monitoring_window
     with cofre.read() as session:  # results are written in short transactions
         reports = cofre.monitoring.run(session, name, version, length)
     # The rules are judged on what was just stored, exactly as the monitoring job does.
-    transitions = evaluate_alerts(cofre, [(r["model"], r["version"]) for r in reports])
+    versions = [(r["model"], r["version"]) for r in reports]
+    transitions = evaluate_alerts(cofre, versions, state.actor)  # audited as the operator
     if as_json:
         emit_json({"reports": reports, "alerts": [asdict(t) for t in transitions]})
         return

@@ -53,7 +53,7 @@ def test_cofre_monitor_fires_the_default_rule_on_the_shifted_feature(
     result = runner.invoke(cli, ["monitor", "risk", "--json"])
     assert result.exit_code == 0, result.output
     [alert] = json.loads(result.output)["alerts"]
-    assert (alert["model"], alert["version"], alert["state"]) == ("risk", 1, "firing")
+    assert (alert["model_name"], alert["model_version"], alert["state"]) == ("risk", 1, "firing")
     assert "x1" in alert["evidence"]["breaching"]
     assert not {"x0", "x2"} & set(alert["evidence"]["breaching"])
     x1 = next(f for f in alert["evidence"]["figures"] if f["feature"] == "x1")
@@ -74,4 +74,4 @@ def test_the_monitoring_job_fires_it_too(risk: Container, runner: CliRunner) -> 
     [event] = _firing(risk)
     assert event.actor_id == "system" and event.model_version == 1
     printed = runner.invoke(cli, ["monitor", "risk"]).output
-    assert "ALERT" not in printed  # nothing changed
+    assert "\nalert " not in printed and not printed.startswith("alert ")  # nothing changed
