@@ -15,6 +15,7 @@ from flask import Flask, Response, g
 from server import errors, logging
 from server.config import Settings, load_settings
 from server.container import Container
+from server.converters import CONVERTERS
 from server.extension import EXTENSION
 from server.http.bodies import InMemoryUploadRequest, StrictJSONProvider
 from server.proxy import TrustedProxyFix, parse_addresses
@@ -26,6 +27,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(overrides)
     logging.configure(settings.log_level, settings.log_json)
     app = Flask("server", static_folder=None)
+    app.url_map.converters.update(CONVERTERS)
     app.request_class = InMemoryUploadRequest
     app.json = StrictJSONProvider(app)
     _configure_flask(app, settings)

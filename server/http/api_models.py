@@ -9,7 +9,7 @@ from governance.errors import FieldError, InvalidInput, UnsupportedMediaType
 from governance.registry.service import ModelCard, PublishRequest
 from server import representations as rep
 from server.extension import services
-from server.http.bodies import form_bool, form_json_list, json_object, required_int
+from server.http.bodies import form_bool, form_json_list, json_fields, required_int
 from server.security.access import current_actor, requires
 
 blueprint = Blueprint("api_models", __name__, url_prefix="/api/v1/models")
@@ -108,7 +108,7 @@ def alias_history(name: str) -> ResponseReturnValue:
 @requires("model:alias")
 def set_alias(name: str, alias: str) -> ResponseReturnValue:
     cofre = services()
-    version = required_int(json_object(), "version")
+    version = required_int(json_fields(("version",)), "version")
     with cofre.write() as session:
         moved = cofre.registry.set_alias(session, current_actor(), name, version, alias)
         return jsonify(name=name, alias=moved.name, version=moved.version)
