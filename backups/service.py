@@ -3,7 +3,9 @@
 A backup is the database snapshot, the encrypted artifacts as they are on disk
 (their data keys stay wrapped in the database), the signed audit checkpoints
 and a manifest, streamed into one encrypted archive. Key files are never read
-into it: KEKs and every other secret stay in the key directory.
+into it: KEKs and every other secret stay in the key directory, which a restored
+appliance is configured to use; so the audit MAC key travels as the other keys do,
+and the restored chain's MACs (governance/audit/macs.py) verify and take new appends.
 
 A backup signs a checkpoint only over a chain that verifies; when it does not,
 the backup is still written (it may be all there is) and its manifest says the

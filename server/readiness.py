@@ -55,7 +55,7 @@ def _database(container: Container) -> str:
 def _keys(container: Container) -> str:
     kek_id = container.keyring.current_kek_id()
     container.keyring.kek(kek_id)
-    for name in ("pseudonym.key", "audit-signing.key"):
+    for name in ("pseudonym.key", "audit-signing.key", "audit-mac.key"):
         container.keyring.secret(name)
     return f"master key {kek_id}"
 

@@ -6,7 +6,8 @@ import os
 import secrets
 
 from governance.accounts.actor import Actor
-from governance.migrations import upgrade
+from governance.audit import macs
+from governance.migrations import is_applied, upgrade
 from server.container import Container
 
 
@@ -21,10 +22,13 @@ def initialise(
             directory.mkdir(parents=True, mode=0o700)
             changes.append(f"created {directory}")
     changes += [f"created key {name}" for name in container.keyring.ensure()]
+    adopt = not is_applied(container.engine, macs.REVISION)
     before, after = upgrade(container.engine)
     if before != after:
         changes.append(f"migrated the database from {before or 'empty'} to {after}")
     _restrict_sqlite_file(container)
+    if adopt:
+        changes += _adopt_audit_head(container, actor)
     generated = None
     with container.write() as session:
         if not container.accounts.users(session):
@@ -34,6 +38,16 @@ def initialise(
             )
             changes.append(f"created admin user {admin_username!r}")
     return changes, generated
+
+
+def _adopt_audit_head(container: Container, actor: Actor) -> list[str]:
+    """In the run that adds audit MACs, and only then, seal the head of the log found
+    (see governance/audit/macs.py): a later run never vouches for a head again."""
+    with container.write() as session:
+        seq = container.audit.adopt_head(session, actor)
+    if not seq:
+        return []
+    return [f"sealed the audit head at record {seq} (the records before it predate audit MACs)"]
 
 
 def _restrict_sqlite_file(container: Container) -> None:

@@ -33,7 +33,9 @@ from governance.errors import Conflict, FieldError, InvalidInput, NotFound, Unau
 from governance.identifiers import parse_id
 
 MIN_PASSWORD_LENGTH = 12
-_USERNAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$")
+_USERNAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}")
+# Printable ASCII, not all spaces: a key's name is shown in pages, logs and the audit log.
+_KEY_NAME = re.compile(r"[ -~]*[!-~][ -~]*")
 _KEY_FORMAT = re.compile(r"^cofre_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Every API call looks its key up: the columns an Actor needs, in a statement built
@@ -82,7 +84,7 @@ class Accounts:
     def create_user(
         self, session: Session, actor: Actor, username: str, role: str, password: str
     ) -> User:
-        if not _USERNAME.match(username):
+        if not _USERNAME.fullmatch(username):
             raise InvalidInput(
                 "invalid username",
                 [FieldError("username", "1-64 letters, digits, '.', '_', '@' or '-'")],
@@ -179,8 +181,10 @@ class Accounts:
         models: list[str] | None = None,
         labels_only: bool = False,
     ) -> NewApiKey:
-        if not name.strip() or len(name) > 64:
-            raise InvalidInput("invalid key name", [FieldError("name", "1-64 characters")])
+        if not _KEY_NAME.fullmatch(name) or len(name) > 64:
+            raise InvalidInput(
+                "invalid key name", [FieldError("name", "1-64 printable ASCII characters")]
+            )
         parsed = parse_role(role)
         prefix = secrets.token_hex(4)
         token = f"cofre_{prefix}_{secrets.token_urlsafe(32)}"

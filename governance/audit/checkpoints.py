@@ -8,7 +8,9 @@ when the chain does not verify.
 Verifying from record 1 every 15 minutes grows without end, so the check
 starts from the newest stored checkpoint: its signature must be this
 appliance's, its record must still hash to what it signed, and every record
-after it must link and hash correctly up to the head row. That is sound for
+after it must link and hash correctly up to the head row, every MAC met must be this
+appliance's, and so must the head's (governance/audit/macs.py): a forged append
+is never signed. That is sound for
 signing: the new checkpoint's hash commits, through record s, to the history
 the earlier checkpoint vouched for, so an older record edited since is still
 caught by a full `cofre audit verify` against either checkpoint. The head is
@@ -60,13 +62,17 @@ class Checkpoints:
         self.tx = tx
 
     def state(self, session: Session) -> ChainState:
-        head_seq, head_hash = self.audit.head(session)
+        head_seq, head_hash, head_mac = self.audit.head_row(session)
         start = self.audit.latest_checkpoint(session)
         problem = self._start_problem(session, start, head_seq)
         from_seq = start.seq if start is not None else 0
         if problem:
             return ChainState(False, from_seq, "", 0, from_seq, from_seq, problem)
-        verifier = _Verifier(expected_seq=from_seq + 1, prev_hash=start.hash if start else GENESIS)
+        verifier = _Verifier(
+            expected_seq=from_seq + 1,
+            prev_hash=start.hash if start else GENESIS,
+            vouched_through=from_seq,  # the signed checkpoint vouches for its record
+        )
         stmt = (
             select(AuditRecord)
             .where(AuditRecord.seq > from_seq, AuditRecord.seq <= head_seq)
@@ -75,16 +81,19 @@ class Checkpoints:
         )
         # Closed explicitly: on PostgreSQL a server-side cursor, and the walk may stop early.
         with closing(session.scalars(stmt)) as records:
-            bad = AuditLog._walk(verifier, records, set(), None)
+            bad = self.audit._walk(verifier, records, set(), None)
         last = verifier.expected_seq - 1
         if bad is not None:
             return ChainState(
                 False, last, verifier.prev_hash, verifier.checked, from_seq, bad[0].seq, bad[1]
             )
-        if (last, verifier.prev_hash) != (head_seq, head_hash):
-            reason = f"the log ends at {last} but its head says {head_seq}"
+        # Records appended meanwhile are past the head read first: check that head, not
+        # today's (the walk stopped at it).
+        at_head = self.audit.head_problem(session, verifier, head=(head_seq, head_hash, head_mac))
+        if at_head is not None:
+            bad_seq, reason = at_head
             return ChainState(
-                False, last, verifier.prev_hash, verifier.checked, from_seq, last + 1, reason
+                False, last, verifier.prev_hash, verifier.checked, from_seq, bad_seq, reason
             )
         return ChainState(True, last, verifier.prev_hash, verifier.checked, from_seq)
 

@@ -12,7 +12,7 @@ from governance.db import Base, UTCDateTime
 
 
 class AuditRecord(Base):
-    """One link of the chain. Every column but `hash` is covered by `hash`."""
+    """One link of the chain. Every column but `hash` and `mac` is covered by `hash`."""
 
     __tablename__ = "audit_records"
 
@@ -39,6 +39,9 @@ class AuditRecord(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # Keyed MAC of (seq, hash) on the newest record of each committed batch, null on
+    # the others and on records written before MACs existed (governance/audit/macs.py).
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuditHead(Base):
@@ -49,6 +52,8 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    # Keyed MAC of (seq, hash): only the appliance can move the head.
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuditDataKey(Base):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import uuid
@@ -34,14 +35,17 @@ from governance.audit.chain import (
     record_hash,
 )
 from governance.audit.keyscopes import KeyScope, scope_at
+from governance.audit.macs import ADOPTED_KIND, HeadMacs
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
 from governance.audit.scope import may_read, visible_to
 from governance.clock import isoformat, utcnow
 from governance.crypto import signing
 from governance.crypto.envelope import new_data_key, open_sealed, seal
 from governance.crypto.keyring import KeyRing, WrappedKey
-from governance.db import undo_on_rollback
-from governance.errors import KeyUnavailable, NotFound, PermissionDenied
+from governance.db import after_commit, undo_on_rollback
+from governance.errors import AuditUnavailable, KeyUnavailable, NotFound, PermissionDenied
+
+log = logging.getLogger("cofre.audit")
 
 CHECKPOINT_FORMAT = "cofre-checkpoint-1"
 # The scope of the keys sealing rows about no one in particular (pseudonyms are hex).
@@ -50,12 +54,13 @@ ANONYMOUS_SCOPE = "-"
 # The hot path's statements, built once: on the tables (plain Core, not the ORM's
 # bulk-insert machinery), and reused, so SQLAlchemy neither rebuilds them nor
 # recomputes their cache keys for every prediction.
-_HEAD_FOR_UPDATE = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_HEAD = select(AuditHead.seq, AuditHead.hash, AuditHead.mac).where(AuditHead.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _INSERT_RECORDS = insert(cast(Table, AuditRecord.__table__))
 _MOVE_HEAD = (
     update(cast(Table, AuditHead.__table__))
     .where(AuditHead.__table__.c.id == 1)
-    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"), mac=bindparam("new_mac"))
 )
 _INSERT_DATA_KEY = insert(cast(Table, AuditDataKey.__table__))
 _INSERT_SCOPED_KEY_PG = postgresql.insert(
@@ -113,6 +118,12 @@ class _Verifier:
     prev_hash: str = GENESIS
     checked: int = 0
     hashes: dict[int, str] = field(default_factory=dict)
+    # The newest record vouched for by a MAC (or by the checkpoint the walk starts at).
+    vouched_through: int = 0
+
+
+# session.info: the day keys this transaction found or made, not yet shared.
+_PENDING_DAY_KEYS = "cofre_pending_day_keys"
 
 
 class AuditLog:
@@ -120,6 +131,8 @@ class AuditLog:
 
     def __init__(self, keyring: KeyRing) -> None:
         self.keyring = keyring
+        self.macs = HeadMacs(keyring)
+        self._signing_public: str | None = None
         self._pseudonym_secret: bytes | None = None
         self._day_keys: dict[str, tuple[str, bytes]] = {}
         self._day_keys_lock = threading.Lock()
@@ -165,25 +178,29 @@ class AuditLog:
     def _anonymous_key(self, session: Session, scope: KeyScope) -> tuple[str, bytes]:
         """The model version's key of the day for rows without a subject, kept in
         memory once known: no statement per request. Never erased (it is nobody's),
-        it is shredded by retention once its day is past, like a subject's."""
+        it is shredded by retention once its day is past, like a subject's.
+
+        A key this transaction made is shared with other threads only once it has
+        committed: a request thread sealing rows under a key whose transaction then
+        rolled back would leave rows no key opens."""
         digest = scope.digest(ANONYMOUS_SCOPE)
+        pending: dict[str, tuple[str, bytes]] = session.info.setdefault(_PENDING_DAY_KEYS, {})
         with self._day_keys_lock:
-            cached = self._day_keys.get(digest)
+            cached = pending.get(digest) or self._day_keys.get(digest)
         if cached is not None:
             return cached
         found = session.execute(_LIVE_KEYS, {"scopes": [digest]}).first()
         key = (found.id, self._unwrap(found)) if found else self._new_key(session, None, scope)
+        pending[digest] = key
+        after_commit(session, lambda: self._remember_day_key(digest, key))
+        undo_on_rollback(session, pending.clear)
+        return key
+
+    def _remember_day_key(self, digest: str, key: tuple[str, bytes]) -> None:
         with self._day_keys_lock:
             if len(self._day_keys) > 4096:  # yesterday's scopes: never asked for again
                 self._day_keys.clear()
             self._day_keys[digest] = key
-        # A key made in a transaction that rolls back does not exist: forget it then.
-        undo_on_rollback(session, lambda: self._forget_day_key(digest))
-        return key
-
-    def _forget_day_key(self, digest: str) -> None:
-        with self._day_keys_lock:
-            self._day_keys.pop(digest, None)
 
     def _subject_keys(
         self, session: Session, pseudonyms: set[str], scope: KeyScope
@@ -255,14 +272,43 @@ class AuditLog:
         """
         unchained = [self._unchained(session, event) for event in events]
         connection = session.connection()
-        seq, prev_hash = connection.execute(_HEAD_FOR_UPDATE).one()
+        seq, prev_hash, head_mac = connection.execute(_HEAD_FOR_UPDATE).one()
+        self._refuse_unsealed_head(seq, prev_hash, head_mac)
         for record in unchained:
             seq += 1
             record.seq, record.prev_hash, record.at = seq, prev_hash, isoformat(utcnow())
             record.hash = prev_hash = record_hash(fields_of(record))
-        connection.execute(_INSERT_RECORDS, [fields_of(r) | {"hash": r.hash} for r in unchained])
-        connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
+        mac = unchained[-1].mac = self.macs.of(seq, prev_hash)
+        rows = [fields_of(r) | {"hash": r.hash, "mac": r.mac} for r in unchained]
+        connection.execute(_INSERT_RECORDS, rows)
+        connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash, "new_mac": mac})
         return unchained
+
+    def _refuse_unsealed_head(self, seq: int, head_hash: str, mac: str | None) -> None:
+        """Chaining onto a head this appliance did not seal would vouch for what is under
+        it (a forged append): fail closed instead (see governance/audit/macs.py)."""
+        if self.macs.valid(seq, head_hash, mac):
+            return
+        log.error("the audit head (record %d) has no valid MAC; nothing was appended", seq)
+        raise AuditUnavailable(
+            f"the audit head (record {seq}) is not sealed by this appliance: the log was "
+            "changed outside it, so nothing more is chained onto it; run `cofre audit verify`"
+        )
+
+    def adopt_head(self, session: Session, actor: Actor) -> int | None:
+        """Seal the head of a log written before MACs existed, once: only while no MAC
+        exists anywhere (`cofre init` calls it in the run that adds the columns).
+        Returns the adopted head's seq, or None when there was nothing to adopt."""
+        connection = session.connection()
+        seq, head_hash, mac = connection.execute(_HEAD_FOR_UPDATE).one()
+        sealed = select(AuditRecord.seq).where(AuditRecord.mac.is_not(None)).limit(1)
+        if mac is not None or session.scalar(sealed) is not None:
+            return None
+        mac = self.macs.of(seq, head_hash)
+        connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": head_hash, "new_mac": mac})
+        if seq:  # a new appliance's empty log has no history to speak for
+            self.append(session, AuditEvent(ADOPTED_KIND, actor, details={"head_seq": seq}))
+        return int(seq)
 
     def _unchained(self, session: Session, event: AuditEvent) -> AuditRecord:
         """The record with its personal data encrypted; seq and hashes come later."""
@@ -320,12 +366,14 @@ class AuditLog:
         return [r for r in candidates if pseudonym in (r.subjects or [])]
 
     def head(self, session: Session) -> tuple[int, str]:
-        head = session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
-        ).first()
+        seq, head_hash, _ = self.head_row(session)
+        return seq, head_hash
+
+    def head_row(self, session: Session) -> tuple[int, str, str | None]:
+        head = session.execute(_HEAD).first()
         if head is None:
             raise NotFound("the audit log has no head row; run `cofre init`")
-        return int(head.seq), str(head.hash)
+        return int(head.seq), str(head.hash), head.mac
 
     def count(self, session: Session) -> int:
         return int(session.scalar(select(func.count()).select_from(AuditRecord)) or 0)
@@ -337,11 +385,17 @@ class AuditLog:
         checkpoint: dict[str, Any] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> VerifyReport:
-        """Recompute the chain from the first record; stop at the first bad one."""
+        """Recompute the chain from the first record; stop at the first bad one.
+
+        Besides every link and hash: every MAC met and the head's (a forged append),
+        every checkpoint stored in the database and `checkpoint`, an exported one (a
+        checkpoint past the log's end is a truncation; one whose record differs, a
+        rewrite)."""
         state = _Verifier()
-        wanted = {int(checkpoint["seq"])} if checkpoint else set()
         if checkpoint and not self.checkpoint_signature_ok(checkpoint):
             return VerifyReport(ok=False, reason="the checkpoint's signature is not valid")
+        stored = [self.export_checkpoint(c) for c in self._stored_checkpoints(session)]
+        wanted = {int(c["seq"]) for c in [*stored, *([checkpoint] if checkpoint else [])]}
         # Closed explicitly: on PostgreSQL this is a server-side cursor, and stopping
         # at the first bad record must not leave it open.
         with closing(self._records_in_order(session)) as records:
@@ -358,35 +412,61 @@ class AuditLog:
             )
         if progress:
             progress(state.checked % 1000)
-        return self._finish_verify(session, state, checkpoint)
+        return self._finish_verify(session, state, stored, checkpoint)
 
     def _finish_verify(
-        self, session: Session, state: _Verifier, checkpoint: dict[str, Any] | None
+        self,
+        session: Session,
+        state: _Verifier,
+        stored: list[dict[str, Any]],
+        checkpoint: dict[str, Any] | None,
     ) -> VerifyReport:
         last = state.expected_seq - 1
         report = VerifyReport(
             ok=True, checked=state.checked, first_seq=1 if last else None, last_seq=last or None
         )
-        head_seq, head_hash = self.head(session)
+        if checkpoint:
+            report.checkpoint_seq = int(checkpoint["seq"])
+        problem = self.head_problem(session, state) or _stored_checkpoint_problem(
+            state, stored, self.checkpoint_signature_ok
+        )
+        if problem is None and checkpoint:
+            problem = _check_checkpoint(state, checkpoint)
+        if problem:
+            report.ok, (report.bad_seq, report.reason) = False, problem
+        return report
+
+    def head_problem(
+        self, session: Session, state: _Verifier, head: tuple[int, str, str | None] | None = None
+    ) -> tuple[int, str] | None:
+        """(first bad seq, why) when the head row (`head`, else read now) is not where the
+        walk ended, or its MAC is not this appliance's; None when it is and sealed."""
+        last = state.expected_seq - 1
+        head_seq, head_hash, head_mac = head or self.head_row(session)
         if (head_seq, head_hash) != (last, state.prev_hash):
-            report.ok, report.bad_seq = False, last + 1
-            report.reason = (
+            return last + 1, (
                 f"the log ends at {last} but its head says {head_seq}: "
                 "records were deleted from the tail or the head was edited"
             )
-        if checkpoint:
-            report.checkpoint_seq = int(checkpoint["seq"])
-            problem = _check_checkpoint(state, checkpoint, last)
-            if problem:
-                report.ok, report.bad_seq, report.reason = False, report.checkpoint_seq, problem
-        return report
+        if self.macs.valid(head_seq, head_hash, head_mac):
+            return None
+        if state.vouched_through < last:
+            first = state.vouched_through + 1
+            return first, (
+                f"records {first}..{last} were appended without this appliance's MAC key "
+                "(forged), or the head was moved"
+            )
+        return last, "the head's MAC is not this appliance's (the head row was edited)"
+
+    def _stored_checkpoints(self, session: Session) -> list[AuditCheckpoint]:
+        return list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)))
 
     def _records_in_order(self, session: Session) -> ScalarResult[AuditRecord]:
         stmt = select(AuditRecord).order_by(AuditRecord.seq).execution_options(yield_per=2000)
         return session.scalars(stmt)
 
-    @staticmethod
     def _walk(
+        self,
         state: _Verifier,
         records: Iterable[AuditRecord],
         wanted: set[int],
@@ -394,7 +474,7 @@ class AuditLog:
     ) -> tuple[AuditRecord, str] | None:
         """Advance `state` record by record; the first bad record and why, or None."""
         for record in records:
-            problem = _check_link(state, record)
+            problem = _check_link(state, record) or self._check_mac(state, record)
             if problem:
                 return record, problem
             if record.seq in wanted:
@@ -406,7 +486,23 @@ class AuditLog:
                 progress(1000)
         return None
 
+    def _check_mac(self, state: _Verifier, record: AuditRecord) -> str | None:
+        if record.mac is None:  # inside a batch, or written before MACs existed
+            return None
+        if not self.macs.valid(record.seq, record.hash, record.mac):
+            return "its MAC is not this appliance's (the record was forged or rewritten)"
+        state.vouched_through = record.seq
+        return None
+
     # -- checkpoints ---------------------------------------------------------------
+    def _public_key(self) -> str:
+        # Read once: verify checks every stored checkpoint, and the key never changes.
+        if self._signing_public is None:
+            self._signing_public = signing.public_key(
+                self.keyring.secret("audit-signing.key")
+            ).hex()
+        return self._signing_public
+
     def sign_checkpoint(
         self, session: Session, head: tuple[int, str] | None = None
     ) -> AuditCheckpoint:
@@ -444,7 +540,7 @@ class AuditLog:
     def checkpoint_signature_ok(self, checkpoint: dict[str, Any]) -> bool:
         """Valid signature by *this appliance's* signing key (not just any key)."""
         try:
-            ours = signing.public_key(self.keyring.secret("audit-signing.key")).hex()
+            ours = self._public_key()
             if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint["public_key"] != ours:
                 return False
             message = _checkpoint_message(
@@ -535,12 +631,27 @@ def _check_link(state: _Verifier, record: AuditRecord) -> str | None:
     return None
 
 
-def _check_checkpoint(state: _Verifier, checkpoint: dict[str, Any], last: int) -> str | None:
-    seq = int(checkpoint["seq"])
+def _check_checkpoint(
+    state: _Verifier, checkpoint: dict[str, Any], which: str = "the checkpoint"
+) -> tuple[int, str] | None:
+    seq, last = int(checkpoint["seq"]), state.expected_seq - 1
     if seq > last:
-        return f"the checkpoint vouches for record {seq} but the log ends at {last} (truncated)"
+        return last + 1, f"{which} vouches for record {seq} but the log ends at {last} (truncated)"
     if seq and state.hashes.get(seq) != checkpoint["hash"]:
-        return f"record {seq} differs from the signed checkpoint (the history was rewritten)"
+        return seq, f"record {seq} differs from {which} (the history was rewritten)"
+    return None
+
+
+def _stored_checkpoint_problem(
+    state: _Verifier, stored: list[dict[str, Any]], signature_ok: Callable[[dict[str, Any]], bool]
+) -> tuple[int, str] | None:
+    for checkpoint in stored:
+        which = f"the signed checkpoint stored at record {checkpoint['seq']}"
+        if not signature_ok(checkpoint):
+            return int(checkpoint["seq"]), f"{which}: its signature is not this appliance's"
+        problem = _check_checkpoint(state, checkpoint, which)
+        if problem:
+            return problem
     return None
 
 

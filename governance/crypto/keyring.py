@@ -5,6 +5,7 @@ Layout of `COFRE_KEY_DIR` (directory 0700, every file 0600):
   kek.current         the id of the KEK that wraps new data keys
   pseudonym.key       HMAC key that pseudonymises subject ids in the audit log
   audit-signing.key   Ed25519 private key that signs audit checkpoints
+  audit-mac.key       HMAC key of the audit chain's head MACs (governance/audit/macs.py)
   session.key         signs admin session cookies
   backup.key          encrypts backup archives (kept here, never inside a backup)
 Only data keys wrapped by a KEK ever reach the database; KEKs never leave this
@@ -28,7 +29,13 @@ from governance.errors import IntegrityError, KeyUnavailable, NotInitialised
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
-NAMED_SECRETS = ("pseudonym.key", "audit-signing.key", "session.key", "backup.key")
+NAMED_SECRETS = (
+    "pseudonym.key",
+    "audit-signing.key",
+    "audit-mac.key",
+    "session.key",
+    "backup.key",
+)
 _WRAP_LABEL = b"cofre-wrapped-data-key\x00"
 
 

@@ -38,6 +38,14 @@ def current_revision(engine: Engine) -> str:
     return ",".join(sorted(heads))
 
 
+def is_applied(engine: Engine, revision: str) -> bool:
+    """Whether `revision` is applied: one of the database's revisions or an ancestor."""
+    with engine.connect() as connection:
+        heads = MigrationContext.configure(connection).get_current_heads()
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    return any(rev.revision == revision for rev in script.iterate_revisions(heads, "base"))
+
+
 def head_revision(engine: Engine) -> str:
     """The revisions the code expects, in the same form as current_revision.
 

@@ -567,7 +567,7 @@ def _refuse_duplicate(model: RegisteredModel, artifact: bytes) -> None:
 
 
 def check_model_name(name: str) -> None:
-    if not _MODEL_NAME.match(name):
+    if not _MODEL_NAME.fullmatch(name):
         raise InvalidInput(
             "invalid model name",
             [FieldError("name", "1-128 letters, digits, '.', '_' or '-', starting alphanumeric")],
@@ -658,7 +658,7 @@ def check_runtime(runtime: str) -> None:
 
 
 def check_alias_name(alias: str) -> None:
-    if not _ALIAS_NAME.match(alias):
+    if not _ALIAS_NAME.fullmatch(alias):
         raise InvalidInput(
             "invalid alias name",
             [FieldError("alias", "lowercase letters, digits, '_' or '-', starting with a letter")],

@@ -2,11 +2,29 @@
 
 A profile describes the data the champion learnt from: per feature the share
 missing, range, mean and spread; the target's class shares (or mean and
-spread); and the usual label noise (how often out-of-fold predictions of the
-champion's own recipe disagree with the labels). Fresh data that drifts too
+spread); and the usual label noise (see below). Fresh data that drifts too
 far from it is refused before any candidate is fitted, so a poisoned or
 broken extract cannot produce a model. The thresholds are deliberately coarse:
 they catch broken and poisoned data, not ordinary seasonal drift.
+
+Every share is measured on the data as read, before rows with a missing value
+are dropped for fitting (else a column 30 % empty would look complete). Data a
+classifier cannot be fitted on (one class, a class of one row, too few complete
+rows) is a gate refusal too, not a failed fit.
+
+Label noise is the share of labels *confidently contradicted* by out-of-fold
+predictions of the champion's recipe refitted on the data: another class got at
+least CONFIDENCE of the probability. Plain disagreement would count the
+recipe's own mistakes as noise, so clean data would look noisy whenever the
+recipe is weak (a linear model on an interaction concept disagrees with half of
+the clean labels). A weak recipe is unsure where it is wrong, its
+probabilities stay near the class shares, and those rows do not count; a recipe
+that fits the concept is sure, and a flipped label away from the boundary
+counts. It costs no fit beyond the three folds; a strong neutral model was the
+alternative, but it disagrees with clean labels wherever the concept is hard
+too, and costs more fits. The price: under a weak recipe the gate also sees
+fewer flipped labels (it weakens with the recipe instead of misfiring). A recipe
+without predict_proba falls back to plain disagreement, and says so.
 """
 
 from __future__ import annotations
@@ -23,7 +41,9 @@ MAX_MISSING_INCREASE = 0.05  # share of rows, absolute
 MAX_OUT_OF_RANGE = 0.05  # share of values outside the profile's range (+10% margin)
 MAX_MEAN_SHIFT = 1.0  # in the profile's standard deviations
 MAX_CLASS_SHIFT = 0.10  # total variation distance between class shares
-MAX_LABEL_NOISE_INCREASE = 0.03  # absolute share of contradicted labels
+MAX_LABEL_NOISE_INCREASE = 0.02  # absolute share of confidently contradicted labels
+CONFIDENCE = 0.8  # probability another class must get for a label to count as contradicted
+MIN_CLASS_ROWS = 2  # per class, to split and cross-validate at all
 NUMERIC = ("float64", "int64", "bool")
 
 
@@ -58,8 +78,10 @@ def _numeric(column: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
 
 
-def build_profile(frame: pd.DataFrame, schema: Schema, label_noise: float | None) -> dict[str, Any]:
-    """The profile of `frame` (the champion's training data, or the first data read)."""
+def build_profile(
+    frame: pd.DataFrame, schema: Schema, label_noise: tuple[float, str] | None
+) -> dict[str, Any]:
+    """The profile of `frame` as read (the champion's training data, or the first data)."""
     features = {}
     for feature in schema.features:
         column = frame[feature["name"]]
@@ -77,7 +99,8 @@ def build_profile(frame: pd.DataFrame, schema: Schema, label_noise: float | None
         "rows": len(frame),
         "features": features,
         "target": _target_profile(frame[schema.target], schema.classification),
-        "label_noise": label_noise,
+        "label_noise": label_noise[0] if label_noise else None,
+        "label_noise_method": label_noise[1] if label_noise else None,
     }
 
 
@@ -145,22 +168,67 @@ def _target_problems(
     return []
 
 
-def label_noise_problem(noise: float | None, profile: dict[str, Any]) -> str | None:
-    """Labels contradicting the champion's recipe far more often than usual: flipped labels."""
-    usual = profile.get("label_noise")
-    if noise is None or usual is None or noise <= usual + MAX_LABEL_NOISE_INCREASE:
-        return None
-    return (
-        f"labels: {noise:.1%} contradict out-of-fold predictions, profile {usual:.1%} "
-        "(flipped or corrupted labels?)"
-    )
+def fit_problems(usable: pd.DataFrame, schema: Schema) -> list[str]:
+    """Why no model can be fitted on the usable rows (complete, labelled), if it cannot."""
+    if len(usable) < MIN_ROWS:
+        return [f"only {len(usable)} usable rows (complete and labelled); at least {MIN_ROWS}"]
+    if not schema.classification:
+        return []
+    counts = usable[schema.target].astype(str).value_counts()
+    if len(counts) < 2:
+        return [
+            f"target: a single class ({counts.index[0]!r}) in {len(usable)} rows; "
+            "a classifier needs at least two"
+        ]
+    scarce = [f"{name!r} ({n})" for name, n in counts.items() if n < MIN_CLASS_ROWS]
+    if scarce:
+        return [f"target: classes with fewer than {MIN_CLASS_ROWS} rows: {', '.join(scarce)}"]
+    return []
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """Out-of-fold predictions of the champion's recipe: class probabilities (columns in
+    `classes` order) or, for a recipe without predict_proba, the predicted labels."""
+
+    classes: list[Any]
+    probabilities: np.ndarray | None = None
+    predictions: np.ndarray | None = None
+
+    @property
+    def method(self) -> str:
+        if self.probabilities is not None:
+            return f"share of labels another class got >= {CONFIDENCE:.0%} of the probability"
+        return "share of labels the predictions disagree with (the recipe has no probabilities)"
 
 
 def measure_label_noise(
-    fit_predict_oof: Callable[[], np.ndarray], labels: pd.Series, classification: bool
-) -> float | None:
-    """Share of labels that out-of-fold predictions contradict (classifiers only)."""
+    fit_predict_oof: Callable[[], OutOfFold | None], labels: pd.Series, classification: bool
+) -> tuple[float, str] | None:
+    """(share of labels the out-of-fold predictions contradict, how it was measured);
+    None for regressors and when there are too few rows per class to cross-validate."""
     if not classification:
         return None
-    predictions = fit_predict_oof()
-    return float(np.mean(predictions.astype(str) != labels.to_numpy().astype(str)))
+    oof = fit_predict_oof()
+    if oof is None:
+        return None
+    given = labels.to_numpy()
+    if oof.probabilities is None:
+        assert oof.predictions is not None
+        return float(np.mean(oof.predictions.astype(str) != given.astype(str))), oof.method
+    column = np.searchsorted(np.asarray(oof.classes), given)
+    others = oof.probabilities.copy()
+    others[np.arange(len(given)), column] = 0.0
+    return float(np.mean(others.max(axis=1) >= CONFIDENCE)), oof.method
+
+
+def label_noise_problem(noise: tuple[float, str] | None, profile: dict[str, Any]) -> str | None:
+    """Labels contradicted far more often than in the profile: flipped labels."""
+    usual = profile.get("label_noise")
+    if noise is None or usual is None or noise[0] <= usual + MAX_LABEL_NOISE_INCREASE:
+        return None
+    return (
+        f"labels: {noise[0]:.1%} contradict the out-of-fold predictions of the champion's "
+        f"recipe refitted on this data ({noise[1]}), profile {usual:.1%} "
+        "(flipped or corrupted labels?)"
+    )

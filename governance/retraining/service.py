@@ -273,13 +273,21 @@ def assess(plan: RetrainingPlan, champion: Champion, frame: pd.DataFrame, seed: 
     problems = quality.schema_problems(frame, schema)
     if problems:
         return Verdict("rejected", "schema: " + "; ".join(problems), details={"gate": problems})
-    frame = _usable_rows(frame, schema, champion.allow_missing)
+    # Shares are measured on the data as read; only fitting uses the usable rows.
+    usable = _usable_rows(frame, schema, champion.allow_missing)
+    problems = quality.fit_problems(usable, schema)
+    if problems:
+        return Verdict("rejected", "data: " + "; ".join(problems), details={"gate": problems})
     profile, first = plan.profile, plan.profile is None
     noise = quality.measure_label_noise(
-        lambda: _out_of_fold(champion, frame, schema, seed),
-        frame[schema.target],
+        lambda: _out_of_fold(champion, usable, schema),
+        usable[schema.target],
         schema.classification,
     )
+    noise_details: dict[str, Any] = {
+        "label_noise": noise[0] if noise else None,
+        "label_noise_method": noise[1] if noise else None,
+    }
     if first:
         profile = quality.build_profile(frame, schema, noise)
     else:
@@ -291,10 +299,10 @@ def assess(plan: RetrainingPlan, champion: Champion, frame: pd.DataFrame, seed: 
             return Verdict(
                 "rejected",
                 "data quality: " + "; ".join(problems),
-                details={"gate": problems, "label_noise": noise},
+                details={"gate": problems} | noise_details,
             )
-    verdict = _compare(plan, champion, frame, schema, metric, seed)
-    verdict.details["label_noise"] = noise
+    verdict = _compare(plan, champion, usable, schema, metric, seed)
+    verdict.details |= noise_details
     if first:
         verdict.profile = profile
         verdict.details["profile"] = "derived from this data (first run)"
@@ -332,13 +340,20 @@ def _compare(
 
 
 def _out_of_fold(
-    champion: Champion, frame: pd.DataFrame, schema: quality.Schema, seed: int
-) -> np.ndarray:
+    champion: Champion, frame: pd.DataFrame, schema: quality.Schema
+) -> quality.OutOfFold | None:
+    """Out-of-fold predictions of the champion's recipe refitted on `frame` (3 folds)."""
     features, labels = _xy(frame, schema, champion.named)
     folds = int(min(3, labels.value_counts().min()))
     if folds < 2:
-        return np.asarray(labels)
-    return np.asarray(cross_val_predict(clone(champion.estimator), features, labels, cv=folds))
+        return None
+    recipe = clone(champion.estimator)
+    classes = list(np.unique(labels))
+    if hasattr(recipe, "predict_proba"):
+        proba = cross_val_predict(recipe, features, labels, cv=folds, method="predict_proba")
+        return quality.OutOfFold(classes, probabilities=np.asarray(proba))
+    predictions = cross_val_predict(recipe, features, labels, cv=folds)
+    return quality.OutOfFold(classes, predictions=np.asarray(predictions))
 
 
 def _xy(frame: pd.DataFrame, schema: quality.Schema, named: bool) -> tuple[Any, pd.Series]:
@@ -360,10 +375,13 @@ def _profile(frame: pd.DataFrame, schema: quality.Schema, champion: Champion) ->
     problems = quality.schema_problems(frame, schema)
     if problems:
         raise InvalidInput("the profile data does not fit the model: " + "; ".join(problems))
-    frame = _usable_rows(frame, schema, champion.allow_missing)
+    usable = _usable_rows(frame, schema, champion.allow_missing)
+    problems = quality.fit_problems(usable, schema)
+    if problems:
+        raise InvalidInput("the profile data cannot be learnt from: " + "; ".join(problems))
     noise = quality.measure_label_noise(
-        lambda: _out_of_fold(champion, frame, schema, 0),
-        frame[schema.target],
+        lambda: _out_of_fold(champion, usable, schema),
+        usable[schema.target],
         schema.classification,
     )
     return quality.build_profile(frame, schema, noise)

@@ -160,7 +160,7 @@ class Reviews:
         self, session: Session, actor: Actor, status: str | None = None
     ) -> list[ReviewView]:
         stmt = select(DecisionReview).order_by(DecisionReview.id.desc())
-        if status:
+        if status is not None:
             if status not in STATUSES:
                 raise InvalidInput("unknown status", [FieldError("status", "open or decided")])
             stmt = stmt.where(DecisionReview.status == status)

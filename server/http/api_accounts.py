@@ -9,7 +9,7 @@ from governance.errors import FieldError, InvalidInput
 from governance.operations.rotation import rotate_master_key
 from server import representations as rep
 from server.extension import services
-from server.http.bodies import json_object
+from server.http.bodies import json_fields, required_text
 from server.security.access import current_actor, requires
 
 blueprint = Blueprint("api_accounts", __name__, url_prefix="/api/v1")
@@ -27,14 +27,14 @@ def list_users() -> ResponseReturnValue:
 @requires("account:manage")
 def create_user() -> ResponseReturnValue:
     cofre = services()
-    data = json_object()
+    data = json_fields(("username", "role", "password"))
     with cofre.write() as session:
         user = cofre.accounts.create_user(
             session,
             current_actor(),
-            _text(data, "username"),
-            _text(data, "role"),
-            _text(data, "password"),
+            required_text(data, "username"),
+            required_text(data, "role"),
+            required_text(data, "password"),
         )
         return jsonify(rep.user_summary(user)), 201
 
@@ -53,7 +53,7 @@ def disable_user(username: str) -> ResponseReturnValue:
 @requires("account:manage")
 def set_user_role(username: str) -> ResponseReturnValue:
     cofre = services()
-    role = _text(json_object(), "role")
+    role = required_text(json_fields(("role",)), "role")
     with cofre.write() as session:
         user = cofre.accounts.set_role(session, current_actor(), username, role)
         return jsonify(rep.user_summary(user))
@@ -71,7 +71,7 @@ def list_keys() -> ResponseReturnValue:
 @requires("key:manage")
 def create_key() -> ResponseReturnValue:
     cofre = services()
-    data = json_object()
+    data = json_fields(("name", "role"), ("models", "labels_only"))
     models = data.get("models")
     if models is not None and not (
         isinstance(models, list) and all(isinstance(m, str) for m in models)
@@ -83,15 +83,15 @@ def create_key() -> ResponseReturnValue:
         created = cofre.accounts.create_key(
             session,
             current_actor(),
-            _text(data, "name"),
-            _text(data, "role"),
+            required_text(data, "name"),
+            required_text(data, "role"),
             models,
-            bool(data.get("labels_only", False)),
+            _flag(data, "labels_only"),
         )
         return jsonify(rep.key_summary(created.key) | {"secret": created.secret}), 201
 
 
-@blueprint.delete("/keys/<key_ref>")
+@blueprint.delete("/keys/<keyref:key_ref>")
 @requires("key:manage")
 def revoke_key(key_ref: str) -> ResponseReturnValue:
     cofre = services()
@@ -110,8 +110,8 @@ def rotate_master() -> ResponseReturnValue:
         return jsonify(old_kek=result.old_kek, new_kek=result.new_kek, rewrapped=result.rewrapped)
 
 
-def _text(data: dict[str, object], name: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be a string", [FieldError(name, "must be a string")])
+def _flag(data: dict[str, object], name: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be true or false", [FieldError(name, "a boolean")])
     return value

@@ -18,8 +18,11 @@ from governance.errors import FieldError, InvalidInput, MalformedInput
 from governance.monitoring.rules import Rule, make_rule
 from server import representations as rep
 from server.extension import services
-from server.http.bodies import json_object
+from server.http.bodies import json_object, query_number
+
 from server.security.access import current_actor, requires
+
+MAX_LISTED = 1000
 
 blueprint = Blueprint("api_alerts", __name__, url_prefix="/api/v1")
 RULE_FIELDS = {"kind", "method", "threshold", "windows", "feature"}
@@ -30,8 +33,12 @@ RULE_FIELDS = {"kind", "method", "threshold", "windows", "feature"}
 def list_alerts() -> ResponseReturnValue:
     """Alerts, newest first, with their evidence and deliveries."""
     cofre = services()
-    limit = request.args.get("limit", 100, type=int)
+    limit = query_number("limit", 100)
     state, model = request.args.get("state") or None, request.args.get("model") or None
+    if limit > MAX_LISTED:
+        raise InvalidInput(f"limit is at most {MAX_LISTED}", [FieldError("limit", "1 to 1000")])
+    if state not in (None, "firing", "resolved"):
+        raise InvalidInput("state is firing or resolved", [FieldError("state", "firing, resolved")])
     with cofre.read() as session:
         found = cofre.alerts.listing(session, current_actor(), state, model, limit)
         outbox = cofre.alerts.deliveries(session, [a.id for a in found])

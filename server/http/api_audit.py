@@ -7,10 +7,13 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from governance.errors import FieldError, InvalidInput
 from server.exports import audit_file
 from server.extension import services
+from server.http.bodies import json_fields, subject_id
 from server.security.access import current_actor, requires
+
+# An exported checkpoint, as `cofre audit checkpoint` writes it.
+CHECKPOINT_FIELDS = ("format", "seq", "hash", "at", "public_key", "signature")
 
 blueprint = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit")
 
@@ -40,10 +43,10 @@ def by_request(request_id: str) -> ResponseReturnValue:
 def subject_export() -> ResponseReturnValue:
     """Every record about one subject, only their rows (the id travels in the body)."""
     cofre = services()
-    subject_id = _subject_id(request.get_json(silent=True))
+    subject = subject_id(json_fields(("subject_id",)))
     with cofre.write() as session:
-        records = cofre.audit.by_subject(session, current_actor(), subject_id)
-        return _disclosed(session, records, subject=cofre.audit.pseudonym(subject_id))
+        records = cofre.audit.by_subject(session, current_actor(), subject)
+        return _disclosed(session, records, subject=cofre.audit.pseudonym(subject))
 
 
 def _disclosed(session: Any, records: list[Any], subject: str) -> ResponseReturnValue:
@@ -59,9 +62,9 @@ def _disclosed(session: Any, records: list[Any], subject: str) -> ResponseReturn
 def verify() -> ResponseReturnValue:
     """Recompute the chain; optional body: an exported checkpoint."""
     cofre = services()
-    checkpoint = request.get_json(silent=True) if request.data else None
+    checkpoint = json_fields(CHECKPOINT_FIELDS) if request.data else None
     with cofre.read() as session:
-        report = cofre.audit.verify(session, checkpoint if isinstance(checkpoint, dict) else None)
+        report = cofre.audit.verify(session, checkpoint)
     return jsonify(report.as_dict()), 200 if report.ok else 409
 
 
@@ -84,10 +87,3 @@ def latest_checkpoint() -> ResponseReturnValue:
         if checkpoint is None:
             return jsonify(checkpoint=None)
         return jsonify(checkpoint=cofre.audit.export_checkpoint(checkpoint))
-
-
-def _subject_id(body: Any) -> str:
-    value = body.get("subject_id") if isinstance(body, dict) else None
-    if not isinstance(value, str) or not value:
-        raise InvalidInput("subject_id is required", [FieldError("subject_id", "is required")])
-    return value

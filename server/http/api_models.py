@@ -13,6 +13,7 @@ from server.extension import services
 from server.http.bodies import (
     form_bool,
     form_json_list,
+    json_fields,
     json_object,
     required_int,
     uploaded_reference,
@@ -128,7 +129,7 @@ def alias_history(name: str) -> ResponseReturnValue:
 @requires("model:alias")
 def set_alias(name: str, alias: str) -> ResponseReturnValue:
     cofre = services()
-    version = required_int(json_object(), "version")
+    version = required_int(json_fields(("version",)), "version")
     with cofre.write() as session:
         moved = cofre.registry.set_alias(session, current_actor(), name, version, alias)
         return jsonify(name=name, alias=moved.name, version=moved.version)

@@ -17,7 +17,7 @@ from governance.errors import FieldError, InvalidInput
 from governance.retraining.service import PlanRequest
 from server import representations as rep
 from server.extension import services
-from server.http.bodies import json_object, query_id, query_number
+from server.http.bodies import json_fields, json_object, query_id, query_number
 from server.jobs import RETRAIN_PREFIX, job_table, parse_cron, retrain_work, run_recorded
 from server.security.access import current_actor, requires
 
@@ -68,7 +68,9 @@ def list_plans() -> ResponseReturnValue:
 @blueprint.post("/retraining/plans")
 @requires("model:publish")
 def create_plan() -> ResponseReturnValue:
-    plan_request = _plan_request(json_object())
+    plan_request = _plan_request(
+        json_fields(PLAN_FIELDS, ("min_improvement", "holdout", "profile_source", "on_alert"))
+    )
     parse_cron(plan_request.schedule)
     plan = services().retraining.create_plan(current_actor(), plan_request)
     return jsonify(rep.retraining_plan(plan)), 201
@@ -122,10 +124,13 @@ def list_runs() -> ResponseReturnValue:
         return jsonify(runs=[rep.retraining_run(r) for r in runs])
 
 
+PLAN_FIELDS = ("model", "source_kind", "source", "target", "schedule", "metric")
+
+
 def _plan_request(data: dict[str, Any]) -> PlanRequest:
     errors = [
         FieldError(name, "is required")
-        for name in ("model", "source_kind", "source", "target", "schedule", "metric")
+        for name in PLAN_FIELDS
         if not isinstance(data.get(name), str) or not data[name].strip()
     ]
     numbers = {

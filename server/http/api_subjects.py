@@ -9,18 +9,16 @@ explanation discloses the recorded input, so it needs `audit:read`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from governance.errors import FieldError, InvalidInput, MalformedInput
+from governance.errors import FieldError, InvalidInput
 from governance.identifiers import parse_number
 from governance.subjects.caller import Caller
 from server import representations as rep
 from server.exports import subject_file
 from server.extension import services
-from server.http.bodies import json_object
+from server.http.bodies import json_fields, required_int, required_text, subject_id
 from server.security.access import current_actor, requires
 
 blueprint = Blueprint("api_subjects", __name__, url_prefix="/api/v1")
@@ -30,38 +28,18 @@ def _caller() -> Caller:
     return Caller(current_actor(), "api", g.request_id)
 
 
-def _body(required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The JSON body with exactly these keys: an unknown one is a 400 naming it, so a
-    typo (`subject` for `subject_id`) never passes for an empty field."""
-    body = json_object()
-    unknown = sorted(set(body) - set(required) - set(optional))
-    if unknown:
-        raise MalformedInput(f"unknown field {unknown[0][:64]!r} in the body")
-    missing = [name for name in required if body.get(name) in (None, "")]
-    if missing:
-        raise InvalidInput(
-            f"{missing[0]} is required", [FieldError(name, "is required") for name in missing]
-        )
-    return body
-
-
-def _text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be a string", [FieldError(name, "must be a string")])
-    return value
-
-
 # -- subjects ---------------------------------------------------------------------------
 @blueprint.post("/subjects/export")
 @requires("subject:manage")
 def export_subject() -> ResponseReturnValue:
     """Everything held about one subject (`subject_id` in the body; `format` json or csv)."""
-    body = _body(("subject_id",), ("format",))
-    fmt = body.get("format") or "json"
+    body = json_fields(("subject_id",), ("format",))
+    fmt = body.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise InvalidInput("format must be json or csv", [FieldError("format", "json or csv")])
     cofre = services()
     with cofre.write() as session:
-        export = cofre.subject_exports.export(session, _caller(), _text(body, "subject_id"), fmt)
+        export = cofre.subject_exports.export(session, _caller(), subject_id(body), fmt)
     exported = subject_file(export, fmt)
     response = Response(exported.body, mimetype=exported.mimetype)
     response.headers["Content-Disposition"] = exported.disposition()
@@ -72,8 +50,8 @@ def export_subject() -> ResponseReturnValue:
 @requires("subject:manage")
 def erase_subject() -> ResponseReturnValue:
     """Erase a subject: destroy every data key of theirs (409 under legal hold)."""
-    body = _body(("subject_id", "reason"))
-    erased = services().subjects.erase(_caller(), _text(body, "subject_id"), _text(body, "reason"))
+    body = json_fields(("subject_id", "reason"))
+    erased = services().subjects.erase(_caller(), subject_id(body), required_text(body, "reason"))
     return jsonify(rep.erasure(erased))
 
 
@@ -81,10 +59,10 @@ def erase_subject() -> ResponseReturnValue:
 @requires("subject:manage")
 def subject_status() -> ResponseReturnValue:
     """What is held about a subject (keys, holds, requests), nothing decrypted."""
-    body = _body(("subject_id",))
+    body = json_fields(("subject_id",))
     cofre = services()
     with cofre.read() as session:
-        pseudonym = cofre.audit.pseudonym(_text(body, "subject_id"))
+        pseudonym = cofre.audit.pseudonym(subject_id(body))
         return jsonify(rep.subject_status(cofre.subjects.status(session, pseudonym)))
 
 
@@ -92,8 +70,8 @@ def subject_status() -> ResponseReturnValue:
 @requires("subject:manage")
 def hold_subject() -> ResponseReturnValue:
     """Place a legal hold: no erasure, no retention shredding until it is released."""
-    body = _body(("subject_id", "reason"))
-    hold = services().subjects.hold(_caller(), _text(body, "subject_id"), _text(body, "reason"))
+    body = json_fields(("subject_id", "reason"))
+    hold = services().subjects.hold(_caller(), subject_id(body), required_text(body, "reason"))
     return jsonify(rep.subject_hold(hold)), 201
 
 
@@ -101,10 +79,8 @@ def hold_subject() -> ResponseReturnValue:
 @requires("subject:manage")
 def release_subject() -> ResponseReturnValue:
     """Release a subject's legal hold."""
-    body = _body(("subject_id",))
-    return jsonify(
-        rep.subject_hold(services().subjects.release(_caller(), _text(body, "subject_id")))
-    )
+    body = json_fields(("subject_id",))
+    return jsonify(rep.subject_hold(services().subjects.release(_caller(), subject_id(body))))
 
 
 @blueprint.get("/subjects/retention")
@@ -121,8 +97,9 @@ def retention_plan() -> ResponseReturnValue:
 @requires("review:open")
 def open_review(request_id: str) -> ResponseReturnValue:
     """Contest one row's decision (`row`, `reason`); the person's request, relayed."""
-    body = _body(("row", "reason"))
-    opened = services().reviews.open(_caller(), request_id, body["row"], _text(body, "reason"))
+    body = json_fields(("row", "reason"))
+    row, reason = required_int(body, "row"), required_text(body, "reason")
+    opened = services().reviews.open(_caller(), request_id, row, reason)
     return jsonify(opened.as_dict()), 201
 
 
@@ -146,7 +123,7 @@ def list_reviews() -> ResponseReturnValue:
     """Reviews of contested decisions, newest first (`?status=open|decided`)."""
     cofre = services()
     with cofre.read() as session:
-        found = cofre.reviews.listing(session, current_actor(), request.args.get("status") or None)
+        found = cofre.reviews.listing(session, current_actor(), request.args.get("status"))
         return jsonify(reviews=[view.as_dict() for view in found])
 
 
@@ -163,12 +140,12 @@ def show_review(review_id: int) -> ResponseReturnValue:
 @requires("subject:manage")
 def decide_review(review_id: int) -> ResponseReturnValue:
     """Decide a review: `outcome` upheld|overturned, `reason`, optional `corrected_output`."""
-    body = _body(("outcome", "reason"), ("corrected_output",))
+    body = json_fields(("outcome", "reason"), ("corrected_output",))
     decided = services().reviews.decide(
         _caller(),
         review_id,
-        _text(body, "outcome"),
-        _text(body, "reason"),
+        required_text(body, "outcome"),
+        required_text(body, "reason"),
         body.get("corrected_output"),
     )
     return jsonify(decided.as_dict())

@@ -77,10 +77,50 @@ def json_object() -> dict[str, Any]:
     return data
 
 
+def json_fields(required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON body with exactly these keys: an unknown one is a 400 naming it, so a
+    typo (`model` for `models`, `subject` for `subject_id`) never passes for an absent
+    field; a required one missing or empty is a 422."""
+    body = json_object()
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise MalformedInput(f"unknown field {unknown[0][:64]!r} in the body")
+    missing = [name for name in required if body.get(name) in (None, "")]
+    if missing:
+        raise InvalidInput(
+            f"{missing[0]} is required", [FieldError(name, "is required") for name in missing]
+        )
+    return body
+
+
 def required_int(data: dict[str, Any], name: str) -> int:
+    """An integer field; 3.0 is the integer 3, as JSON Schema (and the document) say."""
     value = data.get(name)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{name} must be an integer", [FieldError(name, "must be an integer")])
+    return value
+
+
+MAX_SUBJECT_ID = 128
+
+
+def subject_id(data: dict[str, Any]) -> str:
+    """The body's `subject_id`: 1 to MAX_SUBJECT_ID characters, not all blank."""
+    value = data.get("subject_id")
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_SUBJECT_ID:
+        raise InvalidInput(
+            "subject_id is required",
+            [FieldError("subject_id", f"1-{MAX_SUBJECT_ID} characters, not all blank")],
+        )
+    return value
+
+
+def required_text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", [FieldError(name, "must be a string")])
     return value
 
 

@@ -15,9 +15,11 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from governance.accounts.roles import Role
 from server.security.access import PUBLIC, declared_permission, public
 
 blueprint = Blueprint("openapi", __name__)
+ADMIN_PREFIX = "/admin"
 _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 _ROWS = {"type": "array", "items": {"oneOf": [{"type": "object"}, {"type": "array"}]}}
@@ -123,7 +125,8 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 _STRING = {"type": "string"}
-_SUBJECT_ID = {"type": "string", "minLength": 1, "maxLength": 128}
+_SUBJECT_ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "\\S"}
+_REASON = {"type": "string", "minLength": 1, "maxLength": 500, "pattern": "\\S"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _REVIEW = {
     "type": "object",
@@ -181,7 +184,7 @@ SCHEMAS |= {
         "type": "object",
         "required": ["subject_id", "reason"],
         "additionalProperties": False,
-        "properties": {"subject_id": _SUBJECT_ID, "reason": {"type": "string", "maxLength": 500}},
+        "properties": {"subject_id": _SUBJECT_ID, "reason": _REASON},
     },
     "SubjectExport": {
         "type": "object",
@@ -236,19 +239,43 @@ SCHEMAS |= {
         "required": ["row", "reason"],
         "additionalProperties": False,
         "properties": {
-            "row": {"type": "integer", "minimum": 0},
-            "reason": {"type": "string", "maxLength": 2000},
+            "row": {"type": "integer", "minimum": 0, "maximum": 2147483647},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"},
         },
     },
+    # A corrected output goes only with an overturned decision.
     "ReviewDecisionRequest": {
-        "type": "object",
-        "required": ["outcome", "reason"],
-        "additionalProperties": False,
-        "properties": {
-            "outcome": {"enum": ["upheld", "overturned"]},
-            "reason": {"type": "string", "maxLength": 2000},
-            "corrected_output": {},
-        },
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["outcome", "reason"],
+                "additionalProperties": False,
+                "properties": {
+                    "outcome": {"const": "upheld"},
+                    "reason": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 2000,
+                        "pattern": "\\S",
+                    },
+                },
+            },
+            {
+                "type": "object",
+                "required": ["outcome", "reason"],
+                "additionalProperties": False,
+                "properties": {
+                    "outcome": {"const": "overturned"},
+                    "reason": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 2000,
+                        "pattern": "\\S",
+                    },
+                    "corrected_output": {},
+                },
+            },
+        ]
     },
     "Review": _REVIEW,
     "ReviewList": {
@@ -427,6 +454,7 @@ SCHEMAS |= {
             },
             "threshold": {
                 "type": "number",
+                "minimum": 0,
                 "description": "fires above it (below it for scores such as accuracy)",
             },
             "windows": {"type": "integer", "minimum": 1, "maximum": 50, "default": 1},
@@ -513,6 +541,106 @@ SCHEMAS |= {
         },
     },
 }
+_ROLE = {"enum": [r.value for r in Role]}
+_NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}
+_WORDS = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "\\S"}
+_TEXT = {"type": "string", "minLength": 1}
+_CHECKPOINT_PROPERTIES = {
+    "format": {"const": "cofre-checkpoint-1"},
+    "seq": {"type": "integer", "minimum": 0},
+    "hash": _TEXT,
+    "at": _TEXT,
+    "public_key": _TEXT,
+    "signature": _TEXT,
+}
+SCHEMAS |= {
+    "UserRequest": {
+        "type": "object",
+        "required": ["username", "role", "password"],
+        "additionalProperties": False,
+        "properties": {
+            "username": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$"},
+            "role": _ROLE,
+            "password": {"type": "string", "minLength": 12},
+        },
+    },
+    "RoleRequest": {
+        "type": "object",
+        "required": ["role"],
+        "additionalProperties": False,
+        "properties": {"role": _ROLE},
+    },
+    "KeyRequest": {
+        "type": "object",
+        "required": ["name", "role"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "maxLength": 64, "pattern": "^[ -~]*[!-~][ -~]*$"},
+            "role": _ROLE,
+            "models": {"type": ["array", "null"], "items": _STRING},
+            "labels_only": {"type": "boolean"},
+        },
+    },
+    "AliasRequest": {
+        "type": "object",
+        "required": ["version"],
+        "additionalProperties": False,
+        "properties": {"version": {"type": "integer", "minimum": 1, "maximum": 2147483647}},
+    },
+    "PlanRequest": {
+        "type": "object",
+        "required": ["model", "source_kind", "source", "target", "schedule", "metric"],
+        "additionalProperties": False,
+        "properties": {
+            "model": _NAME,
+            "source_kind": {"enum": ["file", "sql"]},
+            "source": {"type": "string", "minLength": 1},
+            "target": {"type": "string", "minLength": 1},
+            "schedule": {"type": "string", "minLength": 1},
+            "metric": {"enum": ["roc_auc", "f1", "accuracy", "rmse", "mae", "r2"]},
+            "min_improvement": {"type": "number"},
+            "holdout": {"type": "number"},
+            "profile_source": {"type": "string"},
+            "on_alert": {"enum": ["drift", "performance", None]},
+        },
+    },
+    "PublishForm": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "purpose": _STRING,
+            "legal_basis": _STRING,
+            "description": _STRING,
+            "decision_mode": _STRING,
+            "owner": _STRING,
+            "retention_days": _STRING,
+            "recipients": _STRING,
+            "features": {"type": "string", "description": "a JSON list of {name, dtype}"},
+            "allow_missing": _STRING,
+            "alias": _STRING,
+        },
+    },
+    "Checkpoint": {
+        "type": "object",
+        "required": list(_CHECKPOINT_PROPERTIES),
+        "additionalProperties": False,
+        "properties": _CHECKPOINT_PROPERTIES,
+    },
+    "VerifyReport": {
+        "type": "object",
+        "required": ["ok", "checked"],
+        "properties": {
+            "ok": {"type": "boolean"},
+            "checked": {"type": "integer"},
+            "first_seq": {"type": ["integer", "null"]},
+            "last_seq": {"type": ["integer", "null"]},
+            "bad_seq": {"type": ["integer", "null"]},
+            "reason": _NULLABLE_STRING,
+            "checkpoint_seq": {"type": ["integer", "null"]},
+        },
+    },
+}
 # (method, rule) -> (request schema or content, response schema)
 BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("post", "/api/v1/models/<name>/predict"): (
@@ -532,6 +660,14 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         "InferResponse",
     ),
     ("post", "/api/v1/models/<name>/versions"): ({"multipart/form-data": "PublishForm"}, None),
+    ("put", "/api/v1/models/<name>/aliases/<alias>"): ({"application/json": "AliasRequest"}, None),
+    ("post", "/api/v1/users"): ({"application/json": "UserRequest"}, None),
+    ("put", "/api/v1/users/<username>/role"): ({"application/json": "RoleRequest"}, None),
+    ("post", "/api/v1/keys"): ({"application/json": "KeyRequest"}, None),
+    ("post", "/api/v1/operations/retraining/plans"): ({"application/json": "PlanRequest"}, None),
+    ("post", "/api/v1/audit/subjects/export"): ({"application/json": "SubjectRequest"}, None),
+    ("post", "/api/v1/audit/verify"): ({"application/json": "Checkpoint"}, "VerifyReport"),
+    ("post", "/api/v1/audit/checkpoints"): (None, "Checkpoint"),
     ("post", "/api/v1/subjects/export"): (
         {"application/json": "SubjectExportRequest"},
         "SubjectExport",
@@ -571,14 +707,50 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ),
 }
 # (method, rule) of operations answering 201 Created rather than 200
-CREATED = {
-    ("post", "/api/v1/predictions/<request_id>/feedback"),
-    ("post", "/api/v1/models/<name>/alert-rules"),
+# Bodies a caller may leave out.
+OPTIONAL_BODIES = {("post", "/api/v1/audit/verify")}
+# (method, rule) -> the status of success, when it is not 200.
+CREATED = 201
+SUCCESS: dict[tuple[str, str], int] = {
+    (method, rule): CREATED
+    for method, rule in (
+        ("post", "/api/v1/users"),
+        ("post", "/api/v1/keys"),
+        ("post", "/api/v1/models/<name>/versions"),
+        ("post", "/api/v1/audit/checkpoints"),
+        ("post", "/api/v1/operations/backups"),
+        ("post", "/api/v1/operations/retraining/plans"),
+        ("post", "/api/v1/operations/retraining/plans/<int:plan_id>/runs"),
+        ("post", "/api/v1/subjects/holds"),
+        ("post", "/api/v1/predictions/<request_id>/reviews"),
+        ("post", "/api/v1/predictions/<request_id>/feedback"),
+        ("post", "/api/v1/models/<name>/alert-rules"),
+    )
 }
+# Answers other than success and problem details: the verification that fails is a 409
+# carrying its report.
+OTHER_ANSWERS: dict[tuple[str, str], dict[str, str]] = {
+    ("post", "/api/v1/audit/verify"): {"409": "VerifyReport"},
+}
+# Other media types of a success answer.
+ALSO_AS: dict[tuple[str, str], list[str]] = {
+    ("post", "/api/v1/subjects/export"): ["text/csv"],
+}
+# Path parameters that are narrower than any string: name -> schema.
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "alias": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$"},
+    "model_version": {"type": "string", "pattern": "^[1-9][0-9]{0,8}$"},
+    "key_ref": {"type": "string", "pattern": "^([0-9]{1,9}|[0-9a-f]{8})$"},
+    "backup_id": {"type": "string", "pattern": "^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$"},
+}
+_ID = {"type": "integer", "minimum": 1, "maximum": 2147483647}
 # (method, rule) -> query parameters: name -> (schema, description)
 QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
     ("get", "/api/v1/predictions/<request_id>/explanation"): {
-        "row": ({"type": "integer", "minimum": 0, "default": 0}, "the row of the prediction")
+        "row": (
+            {"type": "integer", "minimum": 0, "maximum": 2147483647, "default": 0},
+            "the row of the prediction",
+        )
     },
     ("get", "/api/v1/reviews"): {
         "status": ({"enum": ["open", "decided"]}, "only reviews in this state")
@@ -608,7 +780,7 @@ def openapi() -> ResponseReturnValue:
 def build_spec(app: Flask) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint == "static":
+        if rule.endpoint == "static" or _is_page(rule.rule):
             continue
         path = _CONVERTER.sub(r"{\2}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
@@ -631,6 +803,11 @@ def build_spec(app: Flask) -> dict[str, Any]:
     }
 
 
+def _is_page(rule: str) -> bool:
+    """Admin pages are HTML for a browser with a session and CSRF, not API operations."""
+    return rule == ADMIN_PREFIX or rule.startswith(ADMIN_PREFIX + "/")
+
+
 def _operation(app: Flask, rule: Any, method: str) -> dict[str, Any]:
     view = app.view_functions[rule.endpoint]
     permission = declared_permission(app, rule.endpoint)
@@ -650,7 +827,7 @@ def _operation(app: Flask, rule: Any, method: str) -> dict[str, Any]:
     request_body = BODIES.get((method, rule.rule), (None, None))[0]
     if request_body:
         operation["requestBody"] = {
-            "required": True,
+            "required": (method, rule.rule) not in OPTIONAL_BODIES,
             "content": {
                 media: {"schema": {"$ref": f"#/components/schemas/{name}"}} if name else {}
                 for media, name in request_body.items()
@@ -660,8 +837,11 @@ def _operation(app: Flask, rule: Any, method: str) -> dict[str, Any]:
 
 
 def _parameter(converter: str, name: str) -> dict[str, Any]:
-    kind = "integer" if converter in ("int", "seq") else "string"
-    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+    if converter == "seq":
+        schema: dict[str, Any] = {"type": "integer", "minimum": 1}
+    else:
+        schema = _ID if converter == "int" else PATH_PARAMETERS.get(name, {"type": "string"})
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def _responses(rule: str, method: str) -> dict[str, Any]:
@@ -669,14 +849,18 @@ def _responses(rule: str, method: str) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "Success"}
     if answer:
         ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{answer}"}}}
+        ok["content"] |= {media: {} for media in ALSO_AS.get((method, rule), [])}
     problem = {
         "description": "Problem details (RFC 9457)",
         "content": {
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         },
     }
-    success = "201" if (method, rule) in CREATED else "200"
-    return {success: ok, "4XX": problem, "5XX": problem}
+    responses = {str(SUCCESS.get((method, rule), 200)): ok}
+    for status, name in OTHER_ANSWERS.get((method, rule), {}).items():
+        body = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+        responses[status] = {"description": "See the body", "content": body}
+    return responses | {"4XX": problem, "5XX": problem}
 
 
 def _version() -> str:

@@ -13,11 +13,14 @@ FEATURES = [f"x{i}" for i in range(5)]
 
 
 def frame(rows: int, seed: int, concept: str = "new") -> pd.DataFrame:
-    """Five standard-normal features; the label follows the old or the new concept."""
+    """Five standard-normal features; the label follows the old or the new concept, or
+    an interaction (the sign of x0 * x1: clean, but beyond a linear recipe)."""
     rng = np.random.default_rng(seed)
     values = rng.standard_normal((rows, 5))
     if concept == "old":
         score = values[:, 0] + 0.5 * values[:, 1]
+    elif concept == "interaction":
+        score = values[:, 0] * values[:, 1]
     else:
         score = values[:, 0] - values[:, 2] + values[:, 3]
     data = pd.DataFrame(values, columns=FEATURES)

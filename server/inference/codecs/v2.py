@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from governance.errors import FieldError, InvalidInput, MalformedInput
+from governance.errors import FieldError, MalformedInput
 from server.inference.codecs import strict_json
 from server.inference.predictor import Decoded, PredictionResult, ServedVersion
 from server.inference.table import Table
@@ -78,8 +78,10 @@ def decode(body: bytes, header_length: str | None, served: ServedVersion) -> Dec
     outputs = _wanted_outputs(request.get("outputs"), served, binary_outputs)
     subject_ids = parameters.get("subject_ids")
     if subject_ids is not None and not isinstance(subject_ids, list):
-        raise InvalidInput(
-            "subject_ids must be a list", [FieldError("subject_ids", "must be a list")]
+        # The shape of the request is wrong, like any other parameter of the wrong kind;
+        # what the list holds is the core's to check, on every door alike.
+        raise MalformedInput(
+            "'subject_ids' must be a list", [FieldError("subject_ids", "must be a list")]
         )
     return Decoded(
         table=_table(_read_tensors(request["inputs"], binary), served.schema.names),
@@ -152,7 +154,7 @@ def _read_tensor(spec: dict[str, Any], binary: bytes, offset: int) -> tuple[np.n
         or not all(type(d) is int and d >= 0 for d in shape)
     ):
         raise MalformedInput(f"input {name!r}: shape must be [rows] or [rows, columns]")
-    if datatype not in NUMPY_TYPES and datatype != "BYTES":
+    if not isinstance(datatype, str) or (datatype not in NUMPY_TYPES and datatype != "BYTES"):
         raise MalformedInput(f"input {name!r}: unsupported datatype {str(datatype)[:16]!r}")
     size = _parameters(spec, INPUT_PARAMETERS, f"input {name!r}").get("binary_data_size")
     if size is None:

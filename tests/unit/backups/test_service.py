@@ -97,7 +97,13 @@ def test_no_key_material_in_the_backup_even_decrypted(populated: Container) -> N
     # Every secret file (kek.current only names the current KEK; its id is in the DB).
     key_files = sorted(populated.settings.key_dir.glob("*.key"))
     names = {p.name for p in key_files}
-    assert names >= {"backup.key", "pseudonym.key", "audit-signing.key", "session.key"}
+    assert names >= {
+        "backup.key",
+        "pseudonym.key",
+        "audit-signing.key",
+        "audit-mac.key",
+        "session.key",
+    }
     assert any(n.startswith("kek-") for n in names)
     for key_file in key_files:
         for form in _encodings(key_file.read_bytes()):

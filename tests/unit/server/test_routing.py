@@ -95,3 +95,16 @@ def test_bad_ids_in_query_strings_are_422(
 def test_bad_ids_on_the_command_line_are_usage_errors(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(cli, args)
     assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+
+
+@pytest.mark.parametrize("maximum", [1, 9, 10, 99, 12345, 2**31 - 1, 2**63 - 1])
+def test_the_id_pattern_holds_exactly_the_numbers_up_to_its_maximum(maximum: int) -> None:
+    """The range is in the pattern: a PATCH beside a GET on /plans/<id> answered 405 to
+    /plans/0 and /plans/2147483648, the pattern matching and the conversion failing."""
+    from server.routing import up_to
+
+    pattern = re.compile(f"(?:{up_to(maximum)})\\Z")
+    numbers = [*range(0, 1200), maximum - 1, maximum, maximum + 1, 10 * maximum]
+    for number in numbers:
+        assert bool(pattern.match(str(number))) == (1 <= number <= maximum), number
+    assert not pattern.match("01") and not pattern.match("")

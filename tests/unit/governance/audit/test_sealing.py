@@ -68,3 +68,26 @@ def test_a_block_bound_to_another_record_or_row_count_does_not_open(cofre: Conta
         recounted.payload = [dict(block.payload[0], rows=2)]  # type: ignore[index]
         with pytest.raises(IntegrityError):
             cofre.audit.decrypt_payload(session, recounted)
+
+
+def test_a_days_key_is_shared_with_other_threads_only_once_committed(cofre: Container) -> None:
+    """Rows sealed under a key whose transaction rolled back open with no key: another
+    thread must not take a day's key from memory before it is committed (seen on
+    PostgreSQL as feedback refused on rows 'erased' while nobody was)."""
+    rows = [PersonalRow(None, {"input": {"x": 1}, "output": 0})]
+    event = AuditEvent(kind="prediction", actor=SYSTEM, model_name="m", model_version=1, rows=rows)
+
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned), cofre.write() as session:
+        cofre.audit.append(session, event)
+        assert cofre.audit._day_keys == {}  # made, not yet shared
+        raise Abandoned
+    assert cofre.audit._day_keys == {} and _keys(cofre) == 0
+    with cofre.write() as session:
+        cofre.audit.append(session, event)
+        assert cofre.audit._day_keys == {}
+    assert len(cofre.audit._day_keys) == 1 and _keys(cofre) == 1
+    ((key_id, _),) = cofre.audit._day_keys.values()
+    assert row_key_ids(_append(cofre, [None]))[0] == key_id

@@ -31,7 +31,7 @@ def test_ensure_creates_a_private_directory_and_files(tmp_path: Path) -> None:
         created = keyring.ensure()
     finally:
         os.umask(old_umask)
-    assert {"pseudonym.key", "audit-signing.key", "session.key"} <= set(created)
+    assert {"pseudonym.key", "audit-signing.key", "audit-mac.key", "session.key"} <= set(created)
     assert _mode(keyring.key_dir) == 0o700
     files = list(keyring.key_dir.iterdir())
     assert any(p.name.startswith("kek-") for p in files)

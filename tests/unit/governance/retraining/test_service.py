@@ -169,3 +169,42 @@ def test_bad_plans_are_refused(cofre: Container, change: dict[str, str], field: 
     with pytest.raises(InvalidInput) as caught:
         cofre.retraining.create_plan(SYSTEM, PlanRequest(**values))  # type: ignore[arg-type]
     assert [e.field for e in caught.value.errors] == [field]
+
+
+@sqlite_only
+def test_missing_values_are_measured_before_incomplete_rows_are_dropped(
+    cofre: Container,
+) -> None:
+    _publish(cofre, drift.champion("old"))
+    profile = _write(cofre, "reference.csv", drift.frame(800, seed=2))
+    holed = drift.frame(800, seed=3)
+    holed.loc[holed.sample(frac=0.3, random_state=1).index, "x4"] = None
+    run = cofre.retraining.run(_plan(cofre, _write(cofre, "holed.csv", holed), profile), SYSTEM)
+    assert run.decision == "rejected", run.reason
+    assert "feature 'x4': 30.0% missing, profile 0.0%" in run.reason
+    assert _aliases(cofre) == {"production": 1}
+
+
+@sqlite_only
+def test_single_class_data_is_a_gate_refusal_not_a_failed_fit(cofre: Container) -> None:
+    _publish(cofre, drift.champion("old"))
+    one_class = drift.frame(200, seed=3).assign(label=1)
+    run = cofre.retraining.run(_plan(cofre, _write(cofre, "one.csv", one_class)), SYSTEM)
+    assert run.decision == "rejected", run.reason  # "failed" is retried by the job runner
+    assert "target: a single class ('1')" in run.reason
+    with pytest.raises(InvalidInput, match="single class"):
+        _plan(cofre, "one.csv", profile="one.csv")
+
+
+@sqlite_only
+def test_clean_data_is_not_called_noisy_because_the_champions_recipe_is_weak(
+    cofre: Container,
+) -> None:
+    """A linear recipe cannot follow an interaction concept, so its out-of-fold
+    predictions disagree with clean labels; that is the recipe's weakness, not noise."""
+    _publish(cofre, drift.champion("old"))
+    profile = _write(cofre, "reference.csv", drift.frame(800, seed=2))
+    clean = drift.frame(800, seed=3, concept="interaction")
+    run = cofre.retraining.run(_plan(cofre, _write(cofre, "clean.csv", clean), profile), SYSTEM)
+    assert "labels:" not in run.reason, run.reason
+    assert run.candidate_metric is not None  # it got past the gates to the comparison

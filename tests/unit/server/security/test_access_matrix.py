@@ -23,6 +23,7 @@ from werkzeug.routing import AnyConverter, Rule, UUIDConverter
 from werkzeug.routing.converters import NumberConverter
 
 from governance.accounts.roles import Role, allows
+from server.routing import KeyRef
 from server.security.access import (
     DOOR_ATTRIBUTE,
     PUBLIC,
@@ -43,6 +44,8 @@ def _placeholder(rule: Rule, argument: str) -> Any:
         return uuid.UUID(int=1)
     if isinstance(converter, AnyConverter):
         return converter.items[0]
+    if isinstance(converter, KeyRef):  # a key's id or prefix, never any text
+        return "1"
     return "1" if argument == "model_version" else "x"  # V2 versions are path text
 
 
