@@ -19,7 +19,6 @@ from governance.monitoring.rules import Rule, make_rule
 from server import representations as rep
 from server.extension import services
 from server.http.bodies import json_object, query_number
-
 from server.security.access import current_actor, requires
 
 MAX_LISTED = 1000
