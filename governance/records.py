@@ -6,6 +6,7 @@ from governance.monitoring.records import FeedbackLabel, MonitoringRollup
 from governance.operations.records import JobRun
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
+from governance.rollouts.records import Rollout, RolloutTally
 from governance.subjects.records import DecisionReview, SubjectHold
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "RegisteredModel",
     "RetrainingPlan",
     "RetrainingRun",
+    "Rollout",
+    "RolloutTally",
     "SubjectHold",
     "User",
 ]

@@ -63,6 +63,7 @@ def _register_blueprints(app: Flask) -> None:
         api_feedback,
         api_models,
         api_operations,
+        api_rollouts,
         api_subjects,
         health,
         mlflow,
@@ -88,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
         api_subjects,
         api_feedback,
         api_compliance,
+        api_rollouts,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

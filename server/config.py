@@ -80,6 +80,11 @@ class Settings:
     review_due_days: int = 15
     controller_name: str = ""
     controller_contact: str = ""
+    # Staged rollouts: shadow scorings a worker may queue before it drops them (and
+    # counts them dropped), and the approvals a move of `production` needs from a
+    # person other than the one asking (four-eyes: regulated deployments set 1).
+    shadow_queue_size: int = 1000
+    promotion_approvals: int = 0
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -187,6 +192,7 @@ def _check(settings: Settings) -> None:
         "session_absolute_hours",
         "retention_days",
         "review_due_days",
+        "shadow_queue_size",
     ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"setting {name!r} must be at least 1")
@@ -196,7 +202,13 @@ def _check(settings: Settings) -> None:
 
 
 def _check_operations(settings: Settings) -> None:
-    for name in ("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "job_retries"):
+    for name in (
+        "backup_keep_daily",
+        "backup_keep_weekly",
+        "backup_keep_monthly",
+        "job_retries",
+        "promotion_approvals",
+    ):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name!r} must be zero or more")
     for name in ("scheduler_poll_seconds", "retraining_max_rows"):

@@ -37,3 +37,18 @@ def exposition() -> bytes:
         prometheus_multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest()
+
+
+ROLLOUT_REQUESTS = Counter(
+    "cofre_rollout_requests",
+    "Requests routed by a running rollout, by model, variant and routing reason",
+    ["model", "variant", "reason"],
+)
+SHADOW_DROPPED = Counter(
+    "cofre_shadow_dropped",
+    "Shadow scorings not done because this worker's shadow queue was full",
+    ["model"],
+)
+ROLLOUT_ABORTS = Counter(
+    "cofre_rollout_guardrail_aborts", "Rollouts aborted by a guardrail", ["model"]
+)

@@ -23,6 +23,7 @@ PERMISSIONS: dict[str, str] = {
     "model:publish": "publish new model versions",
     "model:alias": "move aliases and roll them back",
     "model:metrics": "see live model metrics and drift",
+    "rollout:manage": "start, promote and abort staged rollouts of a model",
     "predict": "call the prediction endpoints (native, MLflow, Open Inference)",
     "feedback": "send ground truth for earlier predictions",
     "audit:read": "read and search the audit log, with decrypted personal data",
@@ -42,7 +43,14 @@ PERMISSIONS: dict[str, str] = {
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(PERMISSIONS),
     Role.PUBLISHER: frozenset(
-        {"model:read", "model:publish", "model:alias", "model:metrics", "operations:read"}
+        {
+            "model:read",
+            "model:publish",
+            "model:alias",
+            "model:metrics",
+            "rollout:manage",
+            "operations:read",
+        }
     ),
     Role.PREDICTOR: frozenset({"predict", "feedback", "review:open"}),
     Role.AUDITOR: frozenset(

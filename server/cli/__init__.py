@@ -107,6 +107,7 @@ def _register() -> None:
         predict_batch,
         retrain,
         reviews,
+        rollouts,
         serve,
         subjects,
         users,
@@ -128,6 +129,7 @@ def _register() -> None:
         reviews,
         compliance,
         feedback,
+        rollouts,
     ):
         for command in module.commands:
             cli.add_command(command)
