@@ -466,12 +466,25 @@ def _ground_truth(version: ModelVersion, value: Any) -> Any:
 
 def _same_class(value: Any, known: Any) -> bool:
     if isinstance(value, str) and not isinstance(known, str):
-        return value.strip() == str(known)
+        return _text_names(value.strip(), known)
     if isinstance(value, bool) or isinstance(known, bool):
         return type(value) is type(known) and value == known
     if isinstance(value, int | float) and isinstance(known, int | float):
         return value == known
     return isinstance(value, str) and value == known
+
+
+def _text_names(text: str, known: Any) -> bool:
+    """Whether a label given as text (a CSV cell) names this non-text class: "1" and
+    "1.0" name the class 1.0 of a target read as floats, "true" names True."""
+    if isinstance(known, bool):
+        return text.lower() == str(known).lower()
+    if text == str(known):
+        return True
+    try:
+        return isinstance(known, int | float) and float(text) == known
+    except ValueError:
+        return False
 
 
 def _number(value: Any) -> float | int | None:

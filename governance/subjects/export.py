@@ -4,8 +4,8 @@ appliance holds about one person, as items the edge renders (server/exports.py).
 Every prediction row about them (input, output, probabilities, the model,
 version and artifact SHA-256, purpose, time, and the legal basis, retention
 and recipients from the version's card), what other parts of the appliance
-hold about those rows (each a `RowSource`: reviews here, feedback when the
-monitoring part provides it), their legal holds and the record of their
+hold about those rows (each a `RowSource`: reviews here, ground-truth labels
+from governance/monitoring/feedback.py), their legal holds and the record of their
 erasures and other requests. Erased rows are listed as erased. The export is an
 audit event ("subject.exported", with the pseudonym, never the clear id).
 """

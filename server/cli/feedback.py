@@ -57,18 +57,26 @@ def import_feedback(state: CliState, name: str, file: Path, as_json: bool) -> No
 def read_labels(file: Path) -> list[Submission]:
     """The file's labels in its order, each naming its line (the service groups them
     by request id)."""
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            return _submissions(csv.DictReader(handle))
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file.name} is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise click.ClickException(f"{file.name} is not a readable CSV file: {exc}") from None
+
+
+def _submissions(reader: csv.DictReader[str]) -> list[Submission]:
+    _check_header(reader.fieldnames)
     submissions = []
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        _check_header(reader.fieldnames)
-        for line in reader:
-            source = f"line {reader.line_num}"
-            if None in line:
-                raise click.ClickException(f"{source}: more cells than the header has columns")
-            label = GivenLabel(
-                _row(line["row"] or ""), line["ground_truth"], line.get("group") or None, source
-            )
-            submissions.append(Submission((line["request_id"] or "").strip(), (label,)))
+    for line in reader:
+        source = f"line {reader.line_num}"
+        if None in line:
+            raise click.ClickException(f"{source}: more cells than the header has columns")
+        label = GivenLabel(
+            _row(line["row"] or ""), line["ground_truth"], line.get("group") or None, source
+        )
+        submissions.append(Submission((line["request_id"] or "").strip(), (label,)))
     return submissions
 
 

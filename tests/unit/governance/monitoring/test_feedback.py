@@ -11,8 +11,15 @@ import pytest
 from sqlalchemy import event, select, update
 
 from governance.accounts.actor import SYSTEM
-from governance.monitoring.feedback import GivenLabel, Recorded, Submission
+from governance.monitoring.feedback import (
+    GivenLabel,
+    Recorded,
+    Submission,
+    _ground_truth,
+    _Refused,
+)
 from governance.monitoring.records import FeedbackLabel
+from governance.registry.records import ModelVersion
 from governance.subjects.caller import Caller
 from server.container import Container
 from tests.support.clock import FakeClock, install
@@ -141,3 +148,47 @@ def test_retention_makes_the_labels_of_expired_rows_unreadable(
             session, "iris", 1, served - timedelta(hours=1), served + timedelta(hours=1)
         )
     assert labels == {}
+
+
+@pytest.mark.parametrize(
+    ("classes", "given", "stored"),
+    [
+        ([0, 1, 2], 1, 1),
+        ([0, 1, 2], 1.0, 1),
+        ([0, 1, 2], " 2", 2),  # a CSV cell
+        ([0.0, 1.0], "1", 1.0),  # a target pandas read as floats
+        ([0.0, 1.0], 0, 0.0),
+        (["no", "yes"], "yes", "yes"),
+        ([False, True], "true", True),
+        ([False, True], True, True),
+        (None, 2.5, 2.5),
+        (None, "-3", -3.0),
+        (None, 7, 7),
+    ],
+)
+def test_a_label_is_stored_as_the_class_it_names(classes: Any, given: Any, stored: Any) -> None:
+    found = _ground_truth(ModelVersion(classes=classes), given)
+    assert found == stored and type(found) is type(stored)
+
+
+@pytest.mark.parametrize(
+    ("classes", "given"),
+    [
+        ([0, 1, 2], 3),
+        ([0, 1, 2], True),  # a bool is not the class 1
+        ([0, 1, 2], None),
+        ([0, 1, 2], "one"),
+        ([0, 1, 2], [1]),
+        (["no", "yes"], "Yes"),
+        ([False, True], 1),
+        (None, True),
+        (None, "nan"),
+        (None, "inf"),
+        (None, float("inf")),
+        (None, None),
+        (None, "1,5"),
+    ],
+)
+def test_a_label_outside_the_classes_is_refused(classes: Any, given: Any) -> None:
+    with pytest.raises(_Refused):
+        _ground_truth(ModelVersion(classes=classes), given)

@@ -118,6 +118,11 @@ def test_a_bad_header_or_an_empty_file_is_refused(
     ):
         refused = runner.invoke(cli, ["feedback", "import", "iris", _file(tmp_path, text)])
         assert refused.exit_code == 1 and reason in refused.output, refused.output
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("request_id,row,ground_truth,group\nabc,0,1,S\xe3o Paulo\n".encode("latin-1"))
+    refused = runner.invoke(cli, ["feedback", "import", "iris", str(latin)])
+    assert refused.exit_code == 1 and "is not UTF-8 text" in refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
     assert _stored(cofre) == 0
 
 

@@ -171,3 +171,24 @@ def test_bad_credentials_are_401(app: Flask, header: str) -> None:
     response = app.test_client().get("/api/v1/models", headers={"Authorization": header})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_feedback_is_for_predictors_and_admins(
+    app: Flask, api_key: Callable[..., dict[str, str]]
+) -> None:
+    """The ground-truth route, with its real view: predictor and admin reach it (an
+    unknown request id is then a 404); every other caller is stopped by the guard."""
+    rule = "/api/v1/predictions/<request_id>/feedback"
+    endpoint = next(r.endpoint for r in app.url_map.iter_rules() if r.rule == rule)
+    assert declared_permission(app, endpoint) == "feedback"
+    client = app.test_client()
+    url, body = "/api/v1/predictions/" + "0" * 32 + "/feedback", {"ground_truth": [0]}
+    expected = {ANONYMOUS: 401, "admin": 404, "predictor": 404, "publisher": 403, "auditor": 403}
+    assert set(expected) == {ANONYMOUS} | {role.value for role in Role}
+    answered = {
+        caller: client.post(
+            url, json=body, headers={} if caller == ANONYMOUS else api_key(caller)
+        ).status_code
+        for caller in expected
+    }
+    assert answered == expected
