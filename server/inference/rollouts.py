@@ -111,13 +111,13 @@ class RolloutTraffic:
     # -- counting -----------------------------------------------------------------------
     def count(self, plan: Plan, variant: str, reason: str, seconds: float, error: bool) -> None:
         metrics.ROLLOUT_REQUESTS.labels(plan.model, variant, reason).inc()
+        self._ensure_thread()  # first: in a fresh process it starts from empty tallies
         with self._lock:
             tally = self._tally(plan, variant)
             tally.requests += 1
             tally.errors += int(error)
             key = bucket(seconds * 1000)
             tally.latency[key] = tally.latency.get(key, 0) + 1
-        self._ensure_thread()
 
     def compared(self, plan: Plan, rows: int, agreed: int) -> None:
         with self._lock:
