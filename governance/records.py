@@ -6,7 +6,7 @@ from governance.monitoring.records import FeedbackLabel, MonitoringRollup
 from governance.operations.records import JobRun
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
-from governance.rollouts.records import Rollout, RolloutTally
+from governance.rollouts.records import PromotionRequest, Rollout, RolloutTally
 from governance.subjects.records import DecisionReview, SubjectHold
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "LoginSession",
     "ModelVersion",
     "MonitoringRollup",
+    "PromotionRequest",
     "RegisteredModel",
     "RetrainingPlan",
     "RetrainingRun",

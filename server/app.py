@@ -63,6 +63,7 @@ def _register_blueprints(app: Flask) -> None:
         api_feedback,
         api_models,
         api_operations,
+        api_promotions,
         api_rollouts,
         api_subjects,
         health,
@@ -90,6 +91,7 @@ def _register_blueprints(app: Flask) -> None:
         api_feedback,
         api_compliance,
         api_rollouts,
+        api_promotions,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

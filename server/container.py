@@ -34,6 +34,7 @@ from governance.registry.artifacts import ArtifactStore
 from governance.registry.service import Registry
 from governance.retraining.service import Retraining
 from governance.retraining.sources import DataSources
+from governance.rollouts.approvals import Promotions
 from governance.rollouts.reports import RolloutReports
 from governance.rollouts.service import Rollouts
 from governance.subjects.decisions import Decisions
@@ -153,6 +154,13 @@ class Container:
         return Rollouts(self.registry, self.audit, self.rollout_changes)
 
     @cached_property
+    def promotions(self) -> Promotions:
+        """Every move of production goes through here (four-eyes when configured)."""
+        return Promotions(
+            self.registry, self.audit, self.rollouts, self.settings.promotion_approvals
+        )
+
+    @cached_property
     def rollout_reports(self) -> RolloutReports:
         return RolloutReports(self.rollouts, self.registry, self.audit, self.feedback)
 
@@ -235,6 +243,8 @@ class Container:
     def close(self) -> None:
         if "revocations" in self.__dict__:
             self.revocations.close()
+        if "rollout_traffic" in self.__dict__:
+            self.rollout_traffic.close()
         if "rollout_changes" in self.__dict__:
             self.rollout_changes.close()
         if "engine" in self.__dict__:

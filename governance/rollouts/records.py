@@ -62,3 +62,29 @@ class RolloutTally(Base):
     dropped: Mapped[int] = mapped_column(Integer, default=0)  # shadow work not done
     # latency histogram: {"bucket upper bound in ms": count}
     latency: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+class PromotionRequest(Base):
+    """A move of `production` waiting for a second person (four-eyes), and its outcome.
+
+    `requested_by_id` / `decided_by_id` are actor identities ("type:id"): the check
+    that the approver is not the requester compares these, not display names.
+    """
+
+    __tablename__ = "promotion_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    alias: Mapped[str] = mapped_column(String(64))
+    rollout_id: Mapped[int | None] = mapped_column(ForeignKey("rollouts.id"), nullable=True)
+    # the model's name while the request is pending: one pending request per model
+    pending_model: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | rejected
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_by_id: Mapped[str] = mapped_column(String(96))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_by_id: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -144,6 +144,13 @@ class Rollouts:
         self.registry.set_alias(session, actor, name, rollout.candidate_version, DEFAULT_ALIAS)
         return self._end(session, actor, rollout, PROMOTED, "promoted")
 
+    @staticmethod
+    def check_promotable(rollout: Rollout) -> None:
+        if rollout.strategy == "ab" and not _decided_for_candidate(rollout):
+            raise Conflict(
+                "an A/B rollout is promoted only once its test decided for the candidate"
+            )
+
     def abort(
         self, session: Session, actor: Actor, name: str, reason: str, automatic: bool = False
     ) -> Rollout:

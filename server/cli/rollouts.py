@@ -103,10 +103,12 @@ def promote(state: CliState, name: str) -> None:
     """Point NAME's production at the candidate and end the rollout."""
     cofre = state.services
     with cofre.write() as session:
-        rollout = cofre.rollouts.promote(session, state.actor, name)
-    click.echo(
-        f"{name}@production -> version {rollout.candidate_version}; rollout {rollout.id} promoted"
-    )
+        moved = cofre.promotions.promote_rollout(session, state.actor, name)
+        pending = moved.pending.id if moved.pending else None
+    if pending is not None:
+        click.echo(f"promotion request {pending} awaits another person's approval")
+        return
+    click.echo(f"{name}@production -> version {moved.version}; rollout promoted")
 
 
 @rollouts.command("abort")

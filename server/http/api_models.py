@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from governance.errors import FieldError, InvalidInput, UnsupportedMediaType
 from governance.registry.service import ModelCard, PublishRequest
+from governance.rollouts.approvals import as_dict as promotion_as_dict
 from server import representations as rep
 from server.extension import services
 from server.http.bodies import form_bool, form_json_list, json_object, required_int
@@ -49,6 +50,7 @@ def publish_version(name: str) -> ResponseReturnValue:
     cofre = services()
     request.max_content_length = cofre.settings.max_artifact_bytes
     publish = _publish_request(name)
+    cofre.promotions.check_publish_aliases(publish.aliases)
     with cofre.write() as session:
         version = cofre.registry.publish(session, current_actor(), publish)
         return jsonify(rep.version_detail(version)), 201
@@ -110,8 +112,10 @@ def set_alias(name: str, alias: str) -> ResponseReturnValue:
     cofre = services()
     version = required_int(json_object(), "version")
     with cofre.write() as session:
-        moved = cofre.registry.set_alias(session, current_actor(), name, version, alias)
-        return jsonify(name=name, alias=moved.name, version=moved.version)
+        moved = cofre.promotions.set_alias(session, current_actor(), name, version, alias)
+        if moved.pending:  # four-eyes: another person approves it
+            return jsonify(promotion_as_dict(moved.pending)), 202
+        return jsonify(name=name, alias=moved.alias, version=moved.version)
 
 
 @blueprint.post("/<name>/aliases/<alias>/rollback")

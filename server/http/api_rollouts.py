@@ -10,6 +10,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from governance.errors import FieldError, InvalidInput, MalformedInput
+from governance.rollouts.approvals import as_dict as promotion_as_dict
 from governance.rollouts.reports import describe
 from governance.rollouts.service import RolloutRequest
 from server.extension import services
@@ -58,7 +59,10 @@ def promote_rollout(name: str) -> ResponseReturnValue:
     """Point production at the candidate and end the rollout."""
     cofre = services()
     with cofre.write() as session:
-        body = describe(cofre.rollouts.promote(session, current_actor(), name))
+        moved = cofre.promotions.promote_rollout(session, current_actor(), name)
+        if moved.pending:  # four-eyes: another person approves it
+            return jsonify(promotion_as_dict(moved.pending)), 202
+        body = describe(cofre.rollouts.latest(session, name))
     return jsonify(body)
 
 

@@ -449,6 +449,23 @@ SCHEMAS |= {
         },
     },
 }
+SCHEMAS["Promotion"] = {
+    "type": "object",
+    "required": ["id", "model", "version", "alias", "status", "requested_by"],
+    "properties": {
+        "id": {"type": "integer"},
+        "model": _STRING,
+        "version": {"type": "integer"},
+        "alias": _STRING,
+        "rollout": {"type": ["integer", "null"]},
+        "status": {"enum": ["pending", "approved", "rejected"]},
+        "requested_by": _STRING,
+        "requested_at": _STRING,
+        "decided_by": _NULLABLE_STRING,
+        "decided_at": _NULLABLE_STRING,
+        "reason": _NULLABLE_STRING,
+    },
+}
 SCHEMAS["RolloutStatus"] = {
     "allOf": [
         {"$ref": "#/components/schemas/Rollout"},
@@ -517,6 +534,11 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("get", "/api/v1/models/<name>/rollout"): (None, "RolloutStatus"),
     ("put", "/api/v1/models/<name>/rollout"): ({"application/json": "RolloutStart"}, "Rollout"),
     ("post", "/api/v1/models/<name>/rollout/promote"): (None, "Rollout"),
+    ("post", "/api/v1/promotions/<int:request_id>/approve"): (None, "Promotion"),
+    ("post", "/api/v1/promotions/<int:request_id>/reject"): (
+        {"application/json": "RolloutAbort"},
+        "Promotion",
+    ),
     ("post", "/api/v1/models/<name>/rollout/abort"): (
         {"application/json": "RolloutAbort"},
         "Rollout",

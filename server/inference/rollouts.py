@@ -79,6 +79,8 @@ class RolloutTraffic:
         self._models: dict[int, str] = {}
         self._queue: queue.Queue[Callable[[], None]] = queue.Queue(queue_size)
         self._owner_pid: int | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self.on_change: list[Callable[[], None]] = []
 
     # -- plans --------------------------------------------------------------------------
@@ -158,13 +160,23 @@ class RolloutTraffic:
             self._owner_pid = os.getpid()
             self._queue = queue.Queue(self.queue_size)
             self._tallies.clear()
-        threading.Thread(target=self._run, name="cofre-rollouts", daemon=True).start()
+            self._thread = threading.Thread(target=self._run, name="cofre-rollouts", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what was counted and stop the thread (the app is shutting down)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and self._owner_pid == os.getpid():
+            thread.join(timeout)
+            self._safely(self.flush)
 
     def _run(self) -> None:
         next_flush = time.monotonic() + FLUSH_SECONDS
-        while True:
+        while not self._stop.is_set():
             try:
-                work = self._queue.get(timeout=max(0.0, next_flush - time.monotonic()))
+                wait = min(0.25, max(0.0, next_flush - time.monotonic()))
+                work = self._queue.get(timeout=wait)
             except queue.Empty:
                 work = None
             if work is not None:

@@ -1,4 +1,5 @@
-"""Staged rollouts: the rollouts (one running per model) and the tallies workers report.
+"""Staged rollouts: the rollouts (one running per model), the tallies workers report,
+and the promotion requests of four-eyes approval.
 
 Revision ID: 0900_rollouts
 Revises: 0001
@@ -56,9 +57,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rollout_tallies")),
     )
     op.create_index(op.f("ix_rollout_tallies_rollout_id"), "rollout_tallies", ["rollout_id"])
+    op.create_table(
+        "promotion_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("model_name", sa.String(length=128), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("alias", sa.String(length=64), nullable=False),
+        sa.Column("rollout_id", sa.Integer(), nullable=True),
+        sa.Column("pending_model", sa.String(length=128), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("requested_by", sa.String(length=64), nullable=False),
+        sa.Column("requested_by_id", sa.String(length=96), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_by", sa.String(length=64), nullable=True),
+        sa.Column("decided_by_id", sa.String(length=96), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["rollout_id"], ["rollouts.id"], name=op.f("fk_promotion_requests_rollout_id_rollouts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_promotion_requests")),
+        sa.UniqueConstraint("pending_model", name=op.f("uq_promotion_requests_pending_model")),
+    )
+    op.create_index(op.f("ix_promotion_requests_model_name"), "promotion_requests", ["model_name"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_promotion_requests_model_name"), table_name="promotion_requests")
+    op.drop_table("promotion_requests")
     op.drop_index(op.f("ix_rollout_tallies_rollout_id"), table_name="rollout_tallies")
     op.drop_table("rollout_tallies")
     op.drop_index(op.f("ix_rollouts_model_name"), table_name="rollouts")

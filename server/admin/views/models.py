@@ -73,8 +73,9 @@ def promote(name: str) -> ResponseReturnValue:
         raise InvalidInput("choose a version", [FieldError("version", "is required")])
     cofre = services()
     with cofre.write() as session:
-        cofre.registry.set_alias(session, current_actor(), name, target, alias)
-    return redirect(url_for("admin_models.model", name=name, done="promoted"), 303)
+        moved = cofre.promotions.set_alias(session, current_actor(), name, target, alias)
+    done = "requested" if moved.pending else "promoted"
+    return redirect(url_for("admin_models.model", name=name, done=done), 303)
 
 
 @blueprint.get("/models/<path:name>/rollback")
@@ -139,6 +140,7 @@ def publish() -> ResponseReturnValue:
         card=forms.model_card(request.form),
         aliases=[alias] if alias else [],
     )
+    cofre.promotions.check_publish_aliases(publish_request.aliases)
     with cofre.write() as session:
         created = cofre.registry.publish(session, current_actor(), publish_request)
         number = created.version

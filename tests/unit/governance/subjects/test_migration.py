@@ -21,6 +21,7 @@ OURS = {
     "feedback_labels",
     "rollouts",
     "rollout_tallies",
+    "promotion_requests",
 }
 
 
