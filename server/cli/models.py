@@ -11,13 +11,15 @@ from typing import Any
 
 import click
 
+from governance.identifiers import MAX_ID, parse_id
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from governance.rollouts.approvals import SelfApproval
 from governance.rollouts.approvals import as_dict as promotion_as_dict
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
+from server.cli.params import ID
 
-_REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>\d+))?$")
+_REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>[0-9]+))?$")
 
 
 @click.group("models")
@@ -40,7 +42,7 @@ def models() -> None:
 @click.option("--owner", default="")
 @click.option(
     "--retention-days",
-    type=click.IntRange(min=1),
+    type=ID,
     help="Days personal data in its audit rows is kept (default: the appliance's setting).",
 )
 @click.option("--recipients", default="", help="Who receives its decisions (model card).")
@@ -51,6 +53,11 @@ def models() -> None:
     help="JSON list of {name, dtype} declaring the input schema.",
 )
 @click.option("--allow-missing", is_flag=True, help="Accept NaN/null inputs for this version.")
+@click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Publish even when a version of this model has the very same file.",
+)
 @click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
@@ -67,6 +74,7 @@ def publish(
     recipients: str,
     features_file: Path | None,
     allow_missing: bool,
+    allow_duplicate: bool,
     aliases: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -87,6 +95,7 @@ def publish(
         features=_features(features_file),
         allow_missing=allow_missing,
         aliases=list(aliases),
+        allow_duplicate=allow_duplicate,
     )
     cofre = state.services
     cofre.promotions.check_publish_aliases(request.aliases)
@@ -118,7 +127,7 @@ def list_models(state: CliState, as_json: bool) -> None:
     """List models with their latest version and aliases."""
     cofre = state.services
     with cofre.read() as session:
-        rows = [rep.model_summary(m) for m in cofre.registry.models(session)]
+        rows = [rep.model_summary(m) for m in cofre.registry.models(session, state.actor)]
     if as_json:
         emit_json(rows)
         return
@@ -148,7 +157,9 @@ def _show_data(state: CliState, session: Any, parts: dict[str, str | None]) -> d
     registry = state.services.registry
     if parts["alias"] is None and parts["version"] is None:
         return rep.model_detail(registry.model(session, parts["name"] or ""))
-    version = int(parts["version"]) if parts["version"] else None
+    version = parse_id(parts["version"]) if parts["version"] else None
+    if parts["version"] and version is None:
+        raise click.BadParameter(f"a version is a whole number from 1 to {MAX_ID}")
     return rep.version_detail(
         registry.resolve(session, parts["name"] or "", alias=parts["alias"], version=version)
     )
@@ -173,7 +184,7 @@ def _print_show(data: dict[str, Any]) -> None:
 
 @models.command("alias")
 @click.argument("name")
-@click.argument("version", type=int)
+@click.argument("version", type=ID)
 @click.argument("alias")
 @pass_state
 def alias(state: CliState, name: str, version: int, alias: str) -> None:
@@ -252,7 +263,7 @@ def approvals(state: CliState, as_json: bool) -> None:
 
 
 @models.command("approve")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @pass_state
 def approve(state: CliState, request_id: int) -> None:
     """Approve promotion request REQUEST_ID (not your own)."""
@@ -264,7 +275,7 @@ def approve(state: CliState, request_id: int) -> None:
 
 
 @models.command("reject")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @click.option("--reason", required=True)
 @pass_state
 def reject(state: CliState, request_id: int, reason: str) -> None:

@@ -9,6 +9,7 @@ import click
 from governance.rollouts.reports import describe
 from governance.rollouts.service import STICKY, STRATEGIES, RolloutRequest
 from server.cli import CliState, emit_json, pass_state
+from server.cli.params import ID
 
 
 @click.group("rollouts")
@@ -18,16 +19,22 @@ def rollouts() -> None:
 
 @rollouts.command("start")
 @click.argument("name")
-@click.option("--candidate", type=int, required=True, help="The version to roll out.")
+@click.option("--candidate", type=ID, required=True, help="The version to roll out.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), required=True)
 @click.option("--percent", type=float, help="canary/ab: share of traffic to the candidate.")
 @click.option("--sticky", type=click.Choice(STICKY), default="subject", show_default=True)
 @click.option("--guardrail", "guardrails", multiple=True, help="METRIC<LIMIT, e.g. error_rate<0.05")
-@click.option("--min-requests", type=int, default=50, show_default=True)
+@click.option("--min-requests", type=ID, default=50, show_default=True)
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--power", type=float, default=0.8, show_default=True)
-@click.option("--horizon", type=int, default=1000, show_default=True, help="ab: rows per variant.")
-@click.option("--looks", type=int, default=5, show_default=True, help="ab: interim analyses.")
+@click.option("--horizon", type=ID, default=1000, show_default=True, help="ab: rows per variant.")
+@click.option(
+    "--looks",
+    type=click.IntRange(1, 20),
+    default=5,
+    show_default=True,
+    help="ab: interim analyses.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def start(state: CliState, name: str, as_json: bool, **options: Any) -> None:

@@ -30,7 +30,7 @@ NOTICES = {
 @requires("model:read")
 def list_models() -> ResponseReturnValue:
     with services().read() as session:
-        models = services().registry.models(session)
+        models = services().registry.models(session, current_actor())
         return render("admin/models/list.html", models=models)
 
 
@@ -139,6 +139,7 @@ def publish() -> ResponseReturnValue:
         artifact=upload.read(),
         card=forms.model_card(request.form),
         aliases=[alias] if alias else [],
+        allow_duplicate=request.form.get("allow_duplicate") == "on",
     )
     cofre.promotions.check_publish_aliases(publish_request.aliases)
     with cofre.write() as session:
