@@ -21,10 +21,11 @@ def blueprints() -> list[Blueprint]:
         models,
         operations,
         reviews,
+        rollouts,
         subjects,
         traffic,
     )
 
-    modules = [assets, auth, dashboard, audit, models, traffic, accounts, operations]
+    modules = [assets, auth, dashboard, audit, models, traffic, rollouts, accounts, operations]
     modules += [subjects, reviews, compliance]
     return [module.blueprint for module in modules]
