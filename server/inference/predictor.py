@@ -19,6 +19,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -388,7 +389,7 @@ class Predictor:
         event.kind = "prediction.shadow"
         assert event.details is not None
         event.details |= {"agreed": agreed, "answered_by": answered.version}
-        self.writer.append(event)
+        self.writer.submit(event).add_done_callback(_log_unaudited_shadow)
 
     def _answer(
         self,
@@ -474,6 +475,14 @@ class _Turn:
     plan: Plan | None = None
     served: ServedVersion | None = None
     routed: Routed | None = None
+
+
+def _log_unaudited_shadow(done: Future[Any]) -> None:
+    """A shadow output whose record failed is lost with it (nobody was answered from
+    it); the log says so."""
+    error = done.exception()
+    if error is not None:
+        log.error("a shadow output could not be audited: %s", type(error).__name__)
 
 
 def _agree(a: Any, b: Any) -> bool:

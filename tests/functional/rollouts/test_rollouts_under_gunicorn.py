@@ -216,8 +216,10 @@ def test_a_failing_candidate_trips_the_guardrail_and_every_worker_returns_to_the
         {"instances": [{"colour": "purple" if i % 3 == 0 else "red", "x": 0.5}]} for i in range(120)
     ]
     answers = _predict_all(appliance, "colours", bodies)  # never an error for the client
-    fallbacks = [a for a in answers if a["rollout"]["reason"] == "candidate-failed"]
+    # the guardrail may trip while they are still coming: the later ones are unrouted
+    fallbacks = [a for a in answers if a.get("rollout", {}).get("reason") == "candidate-failed"]
     assert fallbacks and all(a["version"] == 1 for a in fallbacks)
+    assert all(a["version"] == 1 for a in answers if "rollout" not in a)
     started = time.monotonic()
     ended = _until(lambda: (s := _status(appliance, "colours"))["status"] == "aborted" and s)
     assert ended, "the guardrail did not abort the rollout"
