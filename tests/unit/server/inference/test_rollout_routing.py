@@ -5,6 +5,7 @@ champion, and what the answers and their audit records say."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -140,3 +141,20 @@ def test_a_full_shadow_queue_drops_work_and_never_delays_the_answer(
     with iris.read() as session:
         status = iris.rollout_reports.status(session, "iris")
     assert status["variants"]["candidate"]["shadow_dropped"] >= 4
+
+
+def test_blue_green_switches_once_loaded_and_abort_switches_back(
+    iris: Container, client: Any, api_key: Callable[..., dict[str, str]]
+) -> None:
+    _start(iris, "blue-green")
+    first = _predict(iris, "bg0")
+    assert (first.version, first.routed.reason) == (1, "warming")  # not loaded here yet
+    iris.rollout_traffic.drain()  # the candidate was loaded off the request's path
+    ready = client.get("/readyz", headers=api_key("admin")).json
+    assert ready["checks"]["rollouts"]["ok"]
+    assert "blue-green v2 loaded in this worker" in ready["checks"]["rollouts"]["detail"]
+    switched = [_predict(iris, f"bg{i}") for i in range(1, 6)]
+    assert {(a.version, a.routed.reason) for a in switched} == {(2, "blue-green")}
+    with iris.write() as session:
+        iris.rollouts.abort(session, SYSTEM, "iris", "switch back")
+    assert _predict(iris, "bg9").version == 1
