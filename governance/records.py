@@ -2,7 +2,7 @@
 
 from governance.accounts.records import ApiKey, LoginFailure, LoginSession, User
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
-from governance.monitoring.records import FeedbackLabel, MonitoringRollup
+from governance.monitoring.records import FeedbackLabel, MonitoringRollup, ReferenceProfile
 from governance.operations.records import JobRun
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
@@ -25,6 +25,7 @@ __all__ = [
     "ModelVersion",
     "MonitoringRollup",
     "PromotionRequest",
+    "ReferenceProfile",
     "RegisteredModel",
     "RetrainingPlan",
     "RetrainingRun",

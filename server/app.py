@@ -62,6 +62,7 @@ def _register_blueprints(app: Flask) -> None:
         api_compliance,
         api_feedback,
         api_models,
+        api_monitoring,
         api_operations,
         api_promotions,
         api_rollouts,
@@ -92,6 +93,7 @@ def _register_blueprints(app: Flask) -> None:
         api_compliance,
         api_rollouts,
         api_promotions,
+        api_monitoring,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

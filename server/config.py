@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "COFRE_"
+_LENGTH = re.compile(r"^[1-9][0-9]{0,3}[mhd]$")
 # Variables with the prefix that are not settings: the config file's own name, and
 # the test suite's knobs.
 NOT_SETTINGS = ("COFRE_CONFIG", "COFRE_TEST_")
@@ -85,6 +87,21 @@ class Settings:
     # person other than the one asking (four-eyes: regulated deployments set 1).
     shadow_queue_size: int = 1000
     promotion_approvals: int = 0
+    # Monitoring (drift, data quality, performance; governance/monitoring/). The
+    # `monitoring` job computes every served version's report over the last
+    # `monitoring_window`; windows end on multiples of `monitoring_step` (whole
+    # hours), so a 24h window is recomputed until its hour has passed, then final.
+    # A version published without reference data is profiled from its first
+    # `monitoring_profile_rows` served rows. Drift thresholds: PSI 0.1 (moderate)
+    # and 0.25 (major), the credit-scoring convention (Siddiqi 2006); the tests'
+    # p-value below 0.05. Lengths are a number of m, h or d.
+    monitoring_schedule: str = "*/15 * * * *"
+    monitoring_window: str = "24h"
+    monitoring_step: str = "1h"
+    monitoring_profile_rows: int = 1000
+    monitoring_psi_moderate: float = 0.1
+    monitoring_psi_major: float = 0.25
+    monitoring_p_value: float = 0.05
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -193,6 +210,7 @@ def _check(settings: Settings) -> None:
         "retention_days",
         "review_due_days",
         "shadow_queue_size",
+        "monitoring_profile_rows",
     ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"setting {name!r} must be at least 1")
@@ -216,6 +234,17 @@ def _check_operations(settings: Settings) -> None:
             raise ConfigError(f"setting {name!r} must be more than zero")
     if settings.job_retry_delay_seconds < 0:
         raise ConfigError("setting 'job_retry_delay_seconds' must be zero or more")
+    _check_monitoring(settings)
+
+
+def _check_monitoring(settings: Settings) -> None:
+    for name in ("monitoring_window", "monitoring_step"):
+        if not _LENGTH.match(getattr(settings, name)):
+            raise ConfigError(f"setting {name!r} must be a length such as 30m, 1h or 24h")
+    if not 0 < settings.monitoring_psi_moderate <= settings.monitoring_psi_major:
+        raise ConfigError("monitoring PSI thresholds must be 0 < moderate <= major")
+    if not 0 < settings.monitoring_p_value < 1:
+        raise ConfigError("setting 'monitoring_p_value' must be between 0 and 1")
 
 
 def mask_url(url: str) -> str:

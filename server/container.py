@@ -28,7 +28,10 @@ from governance.audit.writer import AuditWriter
 from governance.broadcasts import Broadcast
 from governance.crypto.keyring import KeyRing
 from governance.db import make_engine, make_session_factory, read_session, write_transaction
+from governance.monitoring.drift import Thresholds
 from governance.monitoring.feedback import Feedback, FeedbackSource
+from governance.monitoring.service import Monitoring, MonitoringPolicy
+from governance.monitoring.windows import parse_length
 from governance.operations.jobs import JobHistory
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.service import Registry
@@ -174,6 +177,25 @@ class Container:
             self.rollout_changes,
             self.settings.shadow_queue_size,
         )
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        settings = self.settings
+        policy = MonitoringPolicy(
+            thresholds=Thresholds(
+                psi_moderate=settings.monitoring_psi_moderate,
+                psi_major=settings.monitoring_psi_major,
+                p_value=settings.monitoring_p_value,
+            ),
+            profile_rows=settings.monitoring_profile_rows,
+            step=parse_length(settings.monitoring_step),
+        )
+        return Monitoring(self.audit, self.registry, policy, labels=self.feedback, tx=self)
+
+    @property
+    def monitoring_window(self) -> timedelta:
+        """The window length the job computes, the gauges and pages show by default."""
+        return parse_length(self.settings.monitoring_window)
 
     @cached_property
     def audit_search(self) -> AuditSearch:

@@ -31,6 +31,7 @@ from governance.operations.jobs import (
     BACKUP_JOB,
     CHECKPOINT_JOB,
     DRILL_JOB,
+    MONITORING_JOB,
     RETENTION_JOB,
     RETRAIN_PREFIX,
     RunEnd,
@@ -105,6 +106,7 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
         JobSpec(DRILL_JOB, settings.backup_drill_schedule, drill_work),
         JobSpec(CHECKPOINT_JOB, settings.checkpoint_schedule, checkpoint_work),
         JobSpec(RETENTION_JOB, settings.retention_schedule, retention_work),
+        JobSpec(MONITORING_JOB, settings.monitoring_schedule, monitoring_work),
     ]
 
 
@@ -122,6 +124,22 @@ def retention_work(container: Container) -> str:
     with container.write() as session:
         report = container.retention.run(session, SYSTEM)
     return f"shredded {report.shredded} data keys past their retention period"
+
+
+def monitoring_work(container: Container) -> str:
+    """Every served version's drift, quality, performance and traffic over the window,
+    stored as rollups (`Monitoring.run_due`)."""
+    with container.read() as session:  # results are written in short transactions
+        reports = container.monitoring.run_due(session, container.monitoring_window)
+    drifting = sorted(
+        {
+            f"{r['model']} v{r['version']}: {', '.join(r['drifting'])}"
+            for r in reports
+            if r["drifting"]
+        }
+    )
+    summary = f"{len(reports)} report(s) stored"
+    return summary + (f"; drifting: {'; '.join(drifting)}" if drifting else "; no drift")
 
 
 def backup_work(container: Container) -> str:
@@ -159,8 +177,8 @@ def job_work(container: Container, name: str) -> Callable[[Container], str]:
     if name.startswith(RETRAIN_PREFIX) and plan_id is not None:
         return retrain_work(plan_id)
     raise InvalidInput(
-        f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention "
-        "or retrain:<plan id>"
+        f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention, "
+        "monitoring or retrain:<plan id>"
     )
 
 

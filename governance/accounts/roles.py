@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, str] = {
     "model:alias": "move aliases and roll them back",
     "model:metrics": "see live model metrics and drift",
     "rollout:manage": "start, promote and abort staged rollouts of a model",
+    "monitoring:read": "read monitoring reports: drift, data quality, performance, fairness",
     "predict": "call the prediction endpoints (native, MLflow, Open Inference)",
     "feedback": "send ground truth for earlier predictions",
     "audit:read": "read and search the audit log, with decrypted personal data",
@@ -51,6 +52,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "model:alias",
             "model:metrics",
             "rollout:manage",
+            "monitoring:read",
             "operations:read",
         }
     ),
@@ -65,6 +67,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "operations:read",
             "review:open",
             "compliance:read",
+            "monitoring:read",
         }
     ),
     Role.METRICS: frozenset({"metrics:read"}),

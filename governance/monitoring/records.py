@@ -42,8 +42,10 @@ class MonitoringRollup(Base):
       performance: accuracy, precision, recall, f1, roc_auc, mae, rmse, r2
       quality: missing_share, out_of_range_share, unseen_category_share
       fairness: selection_rate_gap, tpr_gap (feature = the group attribute's name)
-      traffic: requests, rows, errors, error_rate `details` keeps what a reader needs
-    to judge it: bins, thresholds, the p-value's test, the labelled-row count.
+      traffic: requests, rows, errors, error_rate (also refused, latency_p50_ms,
+        latency_p95_ms; stored for the window and for each step, an hour, inside it)
+    `details` keeps what a reader needs to judge it: bins, thresholds, the p-value's
+    test, the labelled-row count.
     Computing a window again replaces its rows (unique key below).
     """
 
@@ -72,6 +74,30 @@ class MonitoringRollup(Base):
     rows: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ReferenceProfile(Base):
+    """What a version's inputs and outputs looked like before it was watched.
+
+    `source` is "reference" (a data file given at publish) or "served" (the
+    version's first N served rows, when no file was given). `profile` holds, per
+    feature, its type, missing share, quantile bins with their shares and range
+    (numbers) or category counts (categories), and quantiles for the two-sample
+    tests; the same for the model's output (`OUTPUT`). Aggregates only, each of at
+    least five rows, so a profile holds no row to erase. See
+    governance/monitoring/profiles.py for the layout.
+    """
+
+    __tablename__ = "monitoring_profiles"
+    __table_args__ = (UniqueConstraint("model_name", "model_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class FeedbackLabel(Base):

@@ -23,6 +23,7 @@ BACKUP_JOB = "backup"
 DRILL_JOB = "restore-drill"
 CHECKPOINT_JOB = "audit-checkpoint"
 RETENTION_JOB = "retention"
+MONITORING_JOB = "monitoring"
 RETRAIN_PREFIX = "retrain:"
 MESSAGE_LIMIT = 2000
 

@@ -21,6 +21,7 @@ from governance.clock import utcnow
 from governance.crypto.keyring import WrappedKey
 from governance.db import undo_on_rollback
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound
+from governance.monitoring.profiles import Profiles, ReferenceData
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
@@ -68,6 +69,8 @@ class PublishRequest:
     features: list[dict[str, str]] | None = None  # optional declared schema
     allow_missing: bool = False
     aliases: list[str] = field(default_factory=list)
+    # The data the version learnt from (or like it): drift is measured against it.
+    reference: ReferenceData | None = None
     # A byte-identical artifact is refused (Conflict naming its version) unless asked.
     allow_duplicate: bool = False
 
@@ -76,11 +79,16 @@ class Registry:
     """Registry use cases over an artifact store and the audit log."""
 
     def __init__(
-        self, store: ArtifactStore, audit: AuditLog, default_retention_days: int = 365
+        self,
+        store: ArtifactStore,
+        audit: AuditLog,
+        default_retention_days: int = 365,
+        profiles: Profiles | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
         self.default_retention_days = default_retention_days
+        self.profiles = profiles or Profiles()
 
     # -- publish -------------------------------------------------------------------
     def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
@@ -103,6 +111,15 @@ class Registry:
             record = self._add_version(
                 session, actor, model, version, request, facts, features, (file_name, sha, wrapped)
             )
+            if request.reference is not None:
+                self.profiles.from_reference(
+                    session,
+                    request.name,
+                    version,
+                    (features, facts.feature_names is not None, facts.classes is not None),
+                    facts.estimator,
+                    request.reference,
+                )
             for alias in request.aliases:
                 self.set_alias(session, actor, request.name, version, alias)
             session.flush()
@@ -178,6 +195,7 @@ class Registry:
                     "legal_basis": card.legal_basis,
                     "decision_mode": card.decision_mode,
                     "retention_days": record.retention_days,
+                    "reference_data": request.reference is not None,
                 },
             ),
         )

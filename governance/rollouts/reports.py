@@ -20,6 +20,7 @@ from governance.audit.records import AuditRecord
 from governance.audit.service import AuditLog
 from governance.clock import isoformat, utcnow
 from governance.monitoring.feedback import Feedback
+from governance.monitoring.figures import DRIFT, PSI
 from governance.monitoring.records import MonitoringRollup
 from governance.registry.service import Registry
 from governance.rollouts import guardrails, statistics
@@ -148,8 +149,8 @@ class RolloutReports:
         stmt = select(func.max(MonitoringRollup.value)).where(
             MonitoringRollup.model_name == rollout.model_name,
             MonitoringRollup.model_version == rollout.candidate_version,
-            MonitoringRollup.metric == "drift",
-            MonitoringRollup.method == "psi",
+            MonitoringRollup.metric == DRIFT,
+            MonitoringRollup.method == PSI,
             MonitoringRollup.window_end > rollout.started_at,
         )
         value = session.scalar(stmt)

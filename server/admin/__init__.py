@@ -19,6 +19,7 @@ def blueprints() -> list[Blueprint]:
         compliance,
         dashboard,
         models,
+        monitoring,
         operations,
         reviews,
         rollouts,
@@ -27,5 +28,5 @@ def blueprints() -> list[Blueprint]:
     )
 
     modules = [assets, auth, dashboard, audit, models, traffic, rollouts, accounts, operations]
-    modules += [subjects, reviews, compliance]
+    modules += [subjects, reviews, compliance, monitoring]
     return [module.blueprint for module in modules]

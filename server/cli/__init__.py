@@ -104,6 +104,7 @@ def _register() -> None:
         jobs,
         keys,
         models,
+        monitor,
         predict_batch,
         retrain,
         reviews,
@@ -128,6 +129,7 @@ def _register() -> None:
         subjects,
         reviews,
         compliance,
+        monitor,
         feedback,
         rollouts,
     ):

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from governance.identifiers import MAX_ID, parse_id
+from governance.monitoring.profiles import ReferenceData, reference_format
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from governance.rollouts.approvals import SelfApproval
 from governance.rollouts.approvals import as_dict as promotion_as_dict
@@ -59,6 +60,16 @@ def models() -> None:
     help="Publish even when a version of this model has the very same file.",
 )
 @click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version.")
+@click.option(
+    "--reference-data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV or Parquet of the features (and optionally the target) the version "
+    "learnt from: the baseline of drift (default: its first served rows).",
+)
+@click.option(
+    "--reference-target",
+    help="The reference data's target column (default: a column named 'target').",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def publish(
@@ -76,6 +87,8 @@ def publish(
     allow_missing: bool,
     allow_duplicate: bool,
     aliases: tuple[str, ...],
+    reference_data: Path | None,
+    reference_target: str | None,
     as_json: bool,
 ) -> None:
     """Publish a skops FILE as the next version of model NAME."""
@@ -95,6 +108,7 @@ def publish(
         features=_features(features_file),
         allow_missing=allow_missing,
         aliases=list(aliases),
+        reference=_reference(reference_data, reference_target),
         allow_duplicate=allow_duplicate,
     )
     cofre = state.services
@@ -106,6 +120,12 @@ def publish(
         emit_json(detail)
         return
     click.echo(f"published {name} version {detail['version']} sha256={detail['sha256']}")
+
+
+def _reference(path: Path | None, target: str | None) -> ReferenceData | None:
+    if path is None:
+        return None
+    return ReferenceData(path.read_bytes(), reference_format(path.name), target)
 
 
 def _features(path: Path | None) -> list[dict[str, str]] | None:

@@ -11,7 +11,13 @@ from governance.registry.service import ModelCard, PublishRequest
 from governance.rollouts.approvals import as_dict as promotion_as_dict
 from server import representations as rep
 from server.extension import services
-from server.http.bodies import form_bool, form_json_list, json_object, required_int
+from server.http.bodies import (
+    form_bool,
+    form_json_list,
+    json_object,
+    required_int,
+    uploaded_reference,
+)
 from server.security.access import current_actor, requires
 
 blueprint = Blueprint("api_models", __name__, url_prefix="/api/v1/models")
@@ -78,6 +84,7 @@ def _publish_request(name: str) -> PublishRequest:
         features=form_json_list("features"),
         allow_missing=form_bool("allow_missing"),
         aliases=aliases,
+        reference=uploaded_reference(),
         allow_duplicate=form_bool("allow_duplicate"),
     )
 

@@ -304,6 +304,61 @@ SCHEMAS |= {
             "security_measures": {"type": "object"},
         },
     },
+    "PublishForm": {
+        "type": "object",
+        "required": ["file", "purpose", "legal_basis"],
+        "properties": {
+            "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+            "purpose": _STRING,
+            "legal_basis": _STRING,
+            "description": _STRING,
+            "decision_mode": {"enum": ["automated", "human-reviewed"]},
+            "owner": _STRING,
+            "retention_days": _STRING,
+            "recipients": _STRING,
+            "features": {"type": "string", "description": "JSON list of {name, dtype}"},
+            "allow_missing": _STRING,
+            "alias": {"type": "array", "items": _STRING},
+            "reference_data": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "CSV (.csv) or Parquet (.parquet) of the features and "
+                "optionally the target: the baseline of drift",
+            },
+            "reference_target": {
+                "type": "string",
+                "description": "the reference data's target column (default: target)",
+            },
+        },
+    },
+    "MonitoringReport": {
+        "type": "object",
+        "description": "A version's latest stored monitoring report over windows of the "
+        "asked length: drift per feature and of the output (__output__) against the "
+        "reference profile (PSI, KS or chi-squared with p-value, Wasserstein), data "
+        "quality, performance and fairness where feedback exists, and traffic.",
+        "required": ["model", "version", "window", "drift", "quality", "traffic"],
+        "properties": {
+            "model": _STRING,
+            "version": {"type": "integer"},
+            "window": {
+                "type": "object",
+                "properties": {"start": _STRING, "end": _STRING, "length": _STRING},
+            },
+            "computed_at": {"type": ["string", "null"]},
+            "profile": {
+                "type": ["object", "null"],
+                "properties": {"source": {"enum": ["reference", "served"]}, "rows": {}},
+            },
+            "drifting": {"type": "array", "items": _STRING},
+            "drift": {"type": "object", "additionalProperties": {"type": "object"}},
+            "quality": {"type": "object", "additionalProperties": {"type": "object"}},
+            "performance": {"type": "object"},
+            "fairness": {"type": "object"},
+            "traffic": {"type": "object"},
+            "thresholds": {"type": "object"},
+        },
+    },
 }
 _LABEL = {
     "description": "a class of the version that answered (or its text form), "
@@ -505,7 +560,7 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         {"application/json": "InferRequest"},
         "InferResponse",
     ),
-    ("post", "/api/v1/models/<name>/versions"): ({"multipart/form-data": None}, None),
+    ("post", "/api/v1/models/<name>/versions"): ({"multipart/form-data": "PublishForm"}, None),
     ("post", "/api/v1/subjects/export"): (
         {"application/json": "SubjectExportRequest"},
         "SubjectExport",
@@ -543,6 +598,7 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         {"application/json": "RolloutAbort"},
         "Rollout",
     ),
+    ("get", "/api/v1/models/<name>/monitoring"): (None, "MonitoringReport"),
 }
 # (method, rule) of operations answering 201 Created rather than 200
 CREATED = {
@@ -556,6 +612,13 @@ QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
     },
     ("get", "/api/v1/reviews"): {
         "status": ({"enum": ["open", "decided"]}, "only reviews in this state")
+    },
+    ("get", "/api/v1/models/<name>/monitoring"): {
+        "version": ({"type": "integer", "minimum": 1}, "the version (default: production)"),
+        "window": (
+            {"type": "string", "pattern": "^[1-9][0-9]{0,3}[mhd]$"},
+            "window length, e.g. 1h or 24h (default: the monitoring_window setting)",
+        ),
     },
 }
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 from flask.typing import ResponseReturnValue
 
-from governance.audit import traffic
 from governance.audit.verifications import last_verification
 from governance.clock import utcnow
+from governance.monitoring import traffic
 from governance.registry.service import DEFAULT_ALIAS
 from server.admin.pages import admin_blueprint, render
 from server.extension import services
@@ -24,8 +24,7 @@ def home() -> ResponseReturnValue:
     midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
     with cofre.read() as session:
         models = cofre.registry.models(session, actor)
-        since = max(now - midnight, timedelta(seconds=1))
-        today = traffic.traffic(session, actor, now, since, 1)
+        today = cofre.monitoring.traffic_since(session, actor, midnight)
         verified = last_verification(session)
         checkpoint = cofre.audit.latest_checkpoint(session)
         production = [
