@@ -158,3 +158,38 @@ def test_blue_green_switches_once_loaded_and_abort_switches_back(
     with iris.write() as session:
         iris.rollouts.abort(session, SYSTEM, "iris", "switch back")
     assert _predict(iris, "bg9").version == 1
+
+
+def test_drift_from_the_monitoring_rollups_trips_its_guardrail(iris: Container) -> None:
+    from datetime import timedelta
+
+    from governance.clock import utcnow
+    from governance.monitoring.records import MonitoringRollup
+
+    rollout = _start(iris, "canary", percent=50, guardrails=("drift<0.25",), min_requests=1)
+    for i in range(10):
+        _predict(iris, f"d{i}")
+    iris.rollout_traffic.drain()
+    with iris.read() as session:
+        assert iris.rollouts.active(session, "iris") is not None  # no rollup yet: no drift
+    now = utcnow()
+    with iris.write() as session:
+        session.add(
+            MonitoringRollup(
+                model_name="iris",
+                model_version=2,
+                window_start=now - timedelta(hours=1),
+                window_end=now + timedelta(minutes=1),
+                feature="petal width (cm)",
+                metric="drift",
+                method="psi",
+                value=0.4,
+                rows=100,
+                computed_at=now,
+                details={},
+            )
+        )
+    with iris.write() as session:
+        reason = iris.rollout_reports.check(session, SYSTEM, rollout)
+    assert reason is not None and "drift" in reason
+    assert _predict(iris, "after-drift").version == 1
