@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -225,6 +225,38 @@ class Rollouts:
         too (the figures of an aborted rollout include its last second)."""
         session.add_all(tallies)
 
+    def compact(self, session: Session, rollout_id: int, keep: int = 64) -> bool:
+        """Fold the rollout's tallies into one per variant once there are more than
+        `keep` (a worker reports every second: a day would be 170,000 rows to add up
+        at every guardrail check). False when another process folded them meanwhile
+        (then this transaction must roll back: nothing is counted twice)."""
+        rows = self.tallies(session, rollout_id)
+        if len(rows) <= keep:
+            return True
+        folded: dict[str, RolloutTally] = {}
+        for row in rows:
+            into = folded.setdefault(
+                row.variant,
+                RolloutTally(
+                    rollout_id=rollout_id,
+                    variant=row.variant,
+                    reported_at=row.reported_at,
+                    requests=0,
+                    errors=0,
+                    compared=0,
+                    agreed=0,
+                    dropped=0,
+                    latency={},
+                ),
+            )
+            _add(into, row)
+        ids = [row.id for row in rows]
+        deleted = session.execute(delete(RolloutTally).where(RolloutTally.id.in_(ids)))
+        if deleted.rowcount != len(ids):  # type: ignore[attr-defined]
+            return False
+        session.add_all(folded.values())
+        return True
+
     def tallies(self, session: Session, rollout_id: int) -> list[RolloutTally]:
         stmt = select(RolloutTally).where(RolloutTally.rollout_id == rollout_id)
         return list(session.scalars(stmt))
@@ -242,6 +274,19 @@ class Rollouts:
                 details=details,
             ),
         )
+
+
+def _add(into: RolloutTally, row: RolloutTally) -> None:
+    into.reported_at = max(into.reported_at, row.reported_at)
+    into.requests += row.requests
+    into.errors += row.errors
+    into.compared += row.compared
+    into.agreed += row.agreed
+    into.dropped += row.dropped
+    latency = dict(into.latency)
+    for key, count in (row.latency or {}).items():
+        latency[key] = latency.get(key, 0) + int(count)
+    into.latency = latency
 
 
 def plan_of(rollout: Rollout) -> Plan:

@@ -46,6 +46,10 @@ FALLBACK_TTL_SECONDS = 1.0
 GUARDRAIL_ACTOR = Actor(type="system", id="guardrail", role="admin", name="guardrail")
 
 
+class _Folded(Exception):
+    """Another process folded the same tallies first."""
+
+
 @dataclass
 class _Tally:
     requests: int = 0
@@ -227,6 +231,12 @@ class RolloutTraffic:
             self._check(rollout_id, models.get(rollout_id, ""))
 
     def _check(self, rollout_id: int, model: str) -> None:
+        try:
+            with write_transaction(self.sessions) as session:
+                if not self.rollouts.compact(session, rollout_id):
+                    raise _Folded
+        except _Folded:
+            pass  # another worker folded them first; its fold stands, ours rolled back
         with write_transaction(self.sessions) as session:
             reason = self.reports.check(session, GUARDRAIL_ACTOR, rollout_id)
         if reason is not None:

@@ -84,3 +84,36 @@ def test_an_ab_rollout_is_not_promoted_before_its_decision(iris: Container) -> N
         iris.rollouts.record_decision(session, rollout.id, {"winner": "candidate"})
     with iris.write() as session:
         assert iris.rollouts.promote(session, SYSTEM, "iris").status == "promoted"
+
+
+def test_tallies_are_folded_without_changing_the_figures(iris: Container) -> None:
+    from governance.clock import utcnow
+    from governance.rollouts.records import RolloutTally
+
+    with iris.write() as session:
+        rollout = iris.rollouts.start(session, SYSTEM, RolloutRequest("iris", 2, "canary")).id
+        iris.rollouts.report(
+            session,
+            [
+                RolloutTally(
+                    rollout_id=rollout,
+                    variant=("champion", "candidate")[i % 2],
+                    reported_at=utcnow(),
+                    requests=3,
+                    errors=i % 3 == 0,
+                    compared=2,
+                    agreed=1,
+                    dropped=0,
+                    latency={"5": 2, "50": 1},
+                )
+                for i in range(100)
+            ],
+        )
+    with iris.read() as session:
+        before = iris.rollout_reports.status(session, "iris")["variants"]
+    with iris.write() as session:
+        assert iris.rollouts.compact(session, rollout)
+    with iris.read() as session:
+        assert len(iris.rollouts.tallies(session, rollout)) == 2
+        assert iris.rollout_reports.status(session, "iris")["variants"] == before
+    assert before["candidate"]["requests"] == 150 and before["candidate"]["p99_ms"] == 50.0
