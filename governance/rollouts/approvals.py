@@ -64,6 +64,7 @@ class Promotions:
     ) -> Moved:
         """Point `alias` at `version`, or ask for it when it is production under four-eyes."""
         check_alias_name(alias)
+        actor.check_model(name)
         if alias != DEFAULT_ALIAS or not self.required:
             self.registry.set_alias(session, actor, name, version, alias)
             return Moved(name, alias, version)
@@ -72,6 +73,7 @@ class Promotions:
 
     def promote_rollout(self, session: Session, actor: Actor, name: str) -> Moved:
         """Promote the model's rollout, or ask for it under four-eyes."""
+        actor.check_model(name)
         rollout = self.rollouts.active(session, name)
         if not self.required or rollout is None:
             promoted = self.rollouts.promote(session, actor, name)
@@ -137,8 +139,7 @@ class Promotions:
             raise Conflict(f"promotion request {request_id} was {request.status} already")
         if not allows(actor.role, APPROVER_PERMISSION):
             raise PermissionDenied("only a publisher or an admin may decide a promotion")
-        if not actor.may_use_model(request.model_name):
-            raise PermissionDenied("this API key is limited to other models")
+        actor.check_model(request.model_name)
         if identity(actor) == request.requested_by_id:
             raise SelfApproval("the requester cannot approve or reject their own promotion")
         return request

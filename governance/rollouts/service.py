@@ -77,6 +77,7 @@ class Rollouts:
 
     # -- starting -----------------------------------------------------------------------
     def start(self, session: Session, actor: Actor, request: RolloutRequest) -> Rollout:
+        actor.check_model(request.name)
         problems = request.problems()
         rules = [guardrails.parse(rule) for rule in request.guardrails]
         if problems:
@@ -136,6 +137,7 @@ class Rollouts:
     # -- ending -------------------------------------------------------------------------
     def promote(self, session: Session, actor: Actor, name: str) -> Rollout:
         """Point production at the candidate and end the rollout."""
+        actor.check_model(name)
         rollout = self._running(session, name)
         if rollout.strategy == "ab" and not _decided_for_candidate(rollout):
             raise Conflict(
@@ -157,6 +159,7 @@ class Rollouts:
         """Send every request back to the champion and end the rollout."""
         if not reason.strip():
             raise InvalidInput("say why the rollout is aborted", [FieldError("reason", "required")])
+        actor.check_model(name)
         rollout = self._running(session, name)
         return self._end(session, actor, rollout, ABORTED, reason[:1000], automatic)
 

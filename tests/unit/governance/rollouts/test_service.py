@@ -117,3 +117,22 @@ def test_tallies_are_folded_without_changing_the_figures(iris: Container) -> Non
         assert len(iris.rollouts.tallies(session, rollout)) == 2
         assert iris.rollout_reports.status(session, "iris")["variants"] == before
     assert before["candidate"]["requests"] == 150 and before["candidate"]["p99_ms"] == 50.0
+
+
+def test_a_key_limited_to_another_model_is_refused_by_the_service(iris: Container) -> None:
+    from dataclasses import replace
+
+    from governance.errors import PermissionDenied
+
+    elsewhere = replace(SYSTEM, models=("other",))
+    with pytest.raises(PermissionDenied), iris.write() as session:
+        iris.rollouts.start(session, elsewhere, RolloutRequest("iris", 2, "canary"))
+    with iris.write() as session:
+        iris.rollouts.start(session, SYSTEM, RolloutRequest("iris", 2, "canary"))
+    for attempt in (
+        lambda s: iris.rollouts.abort(s, elsewhere, "iris", "no"),
+        lambda s: iris.rollouts.promote(s, elsewhere, "iris"),
+        lambda s: iris.promotions.promote_rollout(s, elsewhere, "iris"),
+    ):
+        with pytest.raises(PermissionDenied), iris.write() as session:
+            attempt(session)
