@@ -232,3 +232,45 @@ def test_a_failing_candidate_trips_the_guardrail_and_every_worker_returns_to_the
         stmt = select(AuditRecord).where(AuditRecord.kind == "rollout.aborted")
         aborted = session.scalars(stmt).one()
     assert aborted.details is not None and aborted.details["automatic"] is True
+
+
+@pytest.mark.parametrize(("right", "winner"), [((0.55, 0.95), "candidate"), ((0.8, 0.8), None)])
+def test_an_ab_test_on_feedback_decides_for_a_better_candidate_and_not_for_an_equal_one(
+    appliance: Appliance, right: tuple[float, float], winner: str | None
+) -> None:
+    """Labels sent over the feedback API confirm the champion's answers with
+    probability right[0], the candidate's with right[1]; the workers' checks record
+    the group-sequential decision."""
+    import numpy as np
+
+    # alpha 0.001: request ids (so the split) are random; an A/A run declares a winner
+    # at most 0.1 % of the time, and the planted difference is still found (z > 5)
+    _start(
+        appliance,
+        "iris",
+        candidate=2,
+        strategy="ab",
+        sticky="request",
+        horizon=60,
+        looks=3,
+        alpha=0.001,
+    )
+    answers = _predict_all(appliance, "iris", [{"instances": [r]} for r in RECORDS[:170]])
+    rng = np.random.default_rng(7)
+
+    def label(answer: dict[str, Any]) -> int:
+        truth = answer["predictions"][0]
+        confirmed = rng.random() < right[answer["version"] - 1]
+        url = f"{appliance.url}/api/v1/predictions/{answer['request_id']}/feedback"
+        given = truth if confirmed else (truth + 1) % 3
+        return _call(url, {"ground_truth": [given]}, appliance.predictor)[0]
+
+    assert {label(a) for a in answers} == {201}
+    _predict_all(appliance, "iris", [{"instances": [RECORDS[0]]}] * 6)  # a tally: a check
+    decided = _until(lambda: (s := _status(appliance, "iris"))["decision"] and s, 30)
+    assert decided, _status(appliance, "iris")["comparison"]
+    assert decided["decision"]["winner"] == winner
+    promote = _call(
+        f"{appliance.url}/api/v1/models/iris/rollout/promote", None, appliance.publisher
+    )[0]
+    assert promote == (200 if winner == "candidate" else 409)
