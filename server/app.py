@@ -58,6 +58,7 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 def _register_blueprints(app: Flask) -> None:
     from server.http import (
         api_accounts,
+        api_alerts,
         api_audit,
         api_compliance,
         api_feedback,
@@ -94,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
         api_rollouts,
         api_promotions,
         api_monitoring,
+        api_alerts,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

@@ -17,6 +17,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from governance.errors import InvalidInput
+from governance.monitoring.rules import Rule, make_rule
+
 PREFIX = "COFRE_"
 _LENGTH = re.compile(r"^[1-9][0-9]{0,3}[mhd]$")
 # Variables with the prefix that are not settings: the config file's own name, and
@@ -102,6 +105,28 @@ class Settings:
     monitoring_psi_moderate: float = 0.1
     monitoring_psi_major: float = 0.25
     monitoring_p_value: float = 0.05
+    # Alerts. The default rules every model follows until its publisher edits its
+    # own: drift by `alert_drift_method` above `alert_drift_threshold` on any
+    # feature (or the output) for `alert_drift_windows` consecutive windows; PSI
+    # above 0.25 is the usual "significant shift" line (Siddiqi, Credit Risk
+    # Scorecards, 2006). The others are off until set: a performance metric worse
+    # than a floor, a missing share or an error rate above a limit (0 = off).
+    # Transitions are POSTed to `alert_webhook_url` (an internal endpoint) by the
+    # scheduler, signed with `alert_webhook_secret` when set, each retried with
+    # exponential backoff up to `alert_delivery_attempts` attempts.
+    alert_drift_method: str = "psi"
+    alert_drift_threshold: float = 0.25
+    alert_drift_windows: int = 1
+    alert_performance_metric: str = ""
+    alert_performance_floor: float = 0.0
+    alert_missing_share_limit: float = 0.0
+    alert_error_rate_limit: float = 0.0
+    alert_webhook_url: str = ""
+    alert_webhook_secret: str = ""
+    alert_webhook_timeout_seconds: float = 5.0
+    alert_delivery_schedule: str = "* * * * *"
+    alert_delivery_attempts: int = 8
+    alert_delivery_backoff_seconds: float = 30.0
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -109,6 +134,8 @@ class Settings:
         passwords, so the database URL is shown with its password masked."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["database_url"] = mask_url(self.database_url)
+        out["alert_webhook_url"] = mask_url(self.alert_webhook_url)
+        out["alert_webhook_secret"] = "***" if self.alert_webhook_secret else ""
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
 
 
@@ -235,6 +262,7 @@ def _check_operations(settings: Settings) -> None:
     if settings.job_retry_delay_seconds < 0:
         raise ConfigError("setting 'job_retry_delay_seconds' must be zero or more")
     _check_monitoring(settings)
+    _check_alerts(settings)
 
 
 def _check_monitoring(settings: Settings) -> None:
@@ -245,6 +273,49 @@ def _check_monitoring(settings: Settings) -> None:
         raise ConfigError("monitoring PSI thresholds must be 0 < moderate <= major")
     if not 0 < settings.monitoring_p_value < 1:
         raise ConfigError("setting 'monitoring_p_value' must be between 0 and 1")
+
+
+def _check_alerts(settings: Settings) -> None:
+    url = settings.alert_webhook_url
+    if url and not (url.startswith("http://") or url.startswith("https://")):
+        raise ConfigError("alert_webhook_url must start with http:// or https://")
+    if settings.alert_webhook_secret and not url:
+        raise ConfigError("alert_webhook_secret is set but alert_webhook_url is not")
+    for name in ("alert_webhook_timeout_seconds", "alert_delivery_attempts"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"setting {name!r} must be more than zero")
+    if settings.alert_delivery_backoff_seconds < 0:
+        raise ConfigError("setting 'alert_delivery_backoff_seconds' must be zero or more")
+    try:
+        default_alert_rules(settings)
+    except InvalidInput as exc:
+        where = "; ".join(f"{e.field} must be {e.message}" for e in exc.errors)
+        raise ConfigError(f"the default alert rules are invalid: {where}") from None
+
+
+def default_alert_rules(settings: Settings) -> list[Rule]:
+    """The rules a model follows until its publisher edits its own."""
+    rules = []
+    if settings.alert_drift_threshold > 0:
+        rules.append(
+            make_rule(
+                "drift",
+                settings.alert_drift_method,
+                settings.alert_drift_threshold,
+                settings.alert_drift_windows,
+            )
+        )
+    if settings.alert_performance_metric:
+        rules.append(
+            make_rule(
+                "performance", settings.alert_performance_metric, settings.alert_performance_floor
+            )
+        )
+    if settings.alert_missing_share_limit > 0:
+        rules.append(make_rule("missing", None, settings.alert_missing_share_limit))
+    if settings.alert_error_rate_limit > 0:
+        rules.append(make_rule("error_rate", None, settings.alert_error_rate_limit))
+    return rules
 
 
 def mask_url(url: str) -> str:

@@ -28,6 +28,8 @@ from governance.audit.writer import AuditWriter
 from governance.broadcasts import Broadcast
 from governance.crypto.keyring import KeyRing
 from governance.db import make_engine, make_session_factory, read_session, write_transaction
+from governance.monitoring.alerts import Alerts
+from governance.monitoring.delivery import Backoff, Deliveries, Webhook
 from governance.monitoring.drift import Thresholds
 from governance.monitoring.feedback import Feedback, FeedbackSource
 from governance.monitoring.service import Monitoring, MonitoringPolicy
@@ -47,7 +49,7 @@ from governance.subjects.journal import ErasureJournal
 from governance.subjects.retention import Retention
 from governance.subjects.reviews import Reviews
 from governance.subjects.sealing import RowSealer
-from server.config import Settings
+from server.config import Settings, default_alert_rules
 from server.errors import classify
 from server.inference.predictor import Limits, Predictor
 from server.inference.rollouts import RolloutTraffic
@@ -127,6 +129,23 @@ class Container:
             settings.retraining_max_rows,
         )
         return Retraining(self.registry, self.audit, sources, self)
+
+    @cached_property
+    def alerts(self) -> Alerts:
+        settings = self.settings
+        return Alerts(self.audit, default_alert_rules(settings), bool(settings.alert_webhook_url))
+
+    @cached_property
+    def alert_deliveries(self) -> Deliveries:
+        settings = self.settings
+        webhook = None
+        if settings.alert_webhook_url:
+            secret = settings.alert_webhook_secret.encode() or None
+            webhook = Webhook(
+                settings.alert_webhook_url, secret, settings.alert_webhook_timeout_seconds
+            )
+        backoff = Backoff(settings.alert_delivery_attempts, settings.alert_delivery_backoff_seconds)
+        return Deliveries(self, webhook, backoff)
 
     @cached_property
     def audit_writer(self) -> AuditWriter:

@@ -11,7 +11,8 @@ or from figures just computed, the same way, so every reader sees one shape:
                            "unseen_category_share"}},
      "performance": {metric: value, "labelled_rows": n} | {},
      "fairness": {"selection_rate_gap", "tpr_gap", "groups"} | {},
-     "traffic": {"requests", "rows", "errors", "error_rate", ...}}
+     "traffic": {"requests", "rows", "errors", "error_rate", ..., "erased_rows"},
+     "rows": {"seen": rows the figures are about, "erased": rows left out}}
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def summarise(
     }
     for figure in figures:
         _place(report, figure)
+    traffic = report["traffic"]
+    erased = int(traffic.get("erased_rows") or 0)
+    report["rows"] = {"seen": int(traffic.get("rows") or 0) - erased, "erased": erased}
     drift = report["drift"]
     report["drifting"] = sorted(
         (f for f, d in drift.items() if d.get("drifting")), key=lambda f: -(drift[f]["psi"] or 0)

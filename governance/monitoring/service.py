@@ -33,6 +33,7 @@ from governance.accounts.actor import Actor
 from governance.audit.records import AuditRecord
 from governance.audit.service import AuditLog, RowOpener
 from governance.clock import utcnow
+from governance.errors import CofreError
 from governance.monitoring import drift, fairness, performance, quality
 from governance.monitoring import traffic as traffic_rollups
 from governance.monitoring.feedback import Label
@@ -61,6 +62,9 @@ class LabelReader(Protocol):
     def labels(
         self, session: Session, model_name: str, version: int, since: datetime, until: datetime
     ) -> Mapping[tuple[str, int], Label]: ...
+
+
+# Called with the run's (read) session and the reports just stored.
 
 
 @dataclass(frozen=True)
@@ -204,24 +208,32 @@ class Monitoring:
         else:
             versions = [self.registry.resolve(session, model_name, version=version).version]
         chosen = [v for v in model.versions if v.version in versions]
+        # The alert rules are judged after this, by the caller (server/jobs.py
+        # evaluate_alerts, for the job and `cofre monitor` alike).
         return [self._run_version(session, v, span) for v in chosen]
 
     def run_due(
         self, session: Session, window: timedelta, now: datetime | None = None
     ) -> list[dict[str, Any]]:
         """What the scheduled job computes, through `run`: for every version served in
-        the current window or the one before, the current window; and the one before
+        the current window or the one before, the current window; then the one before
         again, once, if it was last computed before it ended (so every window ends
         final)."""
         now = now or utcnow()
         current = window_ending(now, window, self.policy.step)
         before = Window(current.start - self.policy.step, current.end - self.policy.step)
         just_before = before.end - timedelta(microseconds=1)  # a moment inside `before`
-        reports = []
+        reports, failed = [], []
         for name, number in self.served_versions(session, Window(before.start, current.end)):
-            if not self._final(session, name, number, before):
-                reports += self.run(session, name, number, window, just_before)
-            reports += self.run(session, name, number, window, now)
+            try:
+                # The current window first: readers of the latest window see it at once.
+                reports += self.run(session, name, number, window, now)
+                if not self._final(session, name, number, before):
+                    reports += self.run(session, name, number, window, just_before)
+            except CofreError as exc:  # one version's problem leaves the others computed
+                failed.append(f"{name} v{number}: {exc.detail}")
+        if failed:
+            raise CofreError(f"{len(reports)} report(s) stored; failed: {'; '.join(failed)}")
         return reports
 
     def _final(self, session: Session, name: str, version: int, window: Window) -> bool:
@@ -258,6 +270,8 @@ class Monitoring:
         labels = self._labels(session, version, window)
         rows, traffic, buckets = self._scan(session, version, window, labels)
         figures = traffic.figures() + self._figures(version, profile, rows)
+        # Rows whose data key was destroyed (erasure, retention): left out of every figure.
+        figures.append(Figure(WHOLE_MODEL, TRAFFIC, "erased_rows", rows.erased, rows.erased))
         computed_at = utcnow()
         with self._writing(session) as writer:
             self._store(writer, name, version.version, window, figures, computed_at)
@@ -269,7 +283,6 @@ class Monitoring:
                 )
         meta = _profile_meta(profile)
         report = summarise(name, version.version, window, figures, computed_at, meta)
-        report["rows"] = {"seen": rows.seen, "erased": rows.erased}
         report["thresholds"] = self.policy.thresholds.as_dict()
         return report
 

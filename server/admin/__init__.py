@@ -13,6 +13,7 @@ from flask import Blueprint
 def blueprints() -> list[Blueprint]:
     from server.admin.views import (
         accounts,
+        alerts,
         assets,
         audit,
         auth,
@@ -28,5 +29,5 @@ def blueprints() -> list[Blueprint]:
     )
 
     modules = [assets, auth, dashboard, audit, models, traffic, rollouts, accounts, operations]
-    modules += [subjects, reviews, compliance, monitoring]
+    modules += [subjects, reviews, compliance, monitoring, alerts]
     return [module.blueprint for module in modules]

@@ -86,6 +86,8 @@ class LineChart:
     points: list[Point]
     rules: list[Rule]  # horizontal threshold lines
     top: float
+    first: str  # the first and last points' labels, under the axis
+    last: str
 
 
 def line_chart(
@@ -109,4 +111,6 @@ def line_chart(
     ]
     rules = [Rule(y_of(t), f"{t:g}") for t in thresholds]
     line = " ".join(f"{p.x},{p.y}" for p in points)
-    return LineChart(WIDTH, HEIGHT, line, points, rules, round(top, 4))
+    first = values[0][0] if values else ""
+    last = values[-1][0] if len(values) > 1 else ""
+    return LineChart(WIDTH, HEIGHT, line, points, rules, round(top, 4), first, last)

@@ -95,6 +95,7 @@ def cli(ctx: click.Context) -> None:
 
 def _register() -> None:
     from server.cli import (
+        alerts,
         audit,
         backup,
         compliance,
@@ -126,6 +127,7 @@ def _register() -> None:
         backup,
         jobs,
         retrain,
+        alerts,
         subjects,
         reviews,
         compliance,

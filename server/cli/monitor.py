@@ -3,6 +3,7 @@ scheduled `monitoring` job does, and print it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -10,6 +11,7 @@ import click
 from governance.monitoring.records import OUTPUT
 from governance.monitoring.windows import parse_length
 from server.cli import CliState, emit_json, pass_state
+from server.jobs import evaluate_alerts
 
 
 @click.command("monitor")
@@ -32,11 +34,15 @@ def monitor(
     length = parse_length(window) if window else cofre.monitoring_window
     with cofre.read() as session:  # results are written in short transactions
         reports = cofre.monitoring.run(session, name, version, length)
+    # The rules are judged on what was just stored, exactly as the monitoring job does.
+    transitions = evaluate_alerts(cofre, [(r["model"], r["version"]) for r in reports])
     if as_json:
-        emit_json({"reports": reports})
+        emit_json({"reports": reports, "alerts": [asdict(t) for t in transitions]})
         return
     for report in reports:
         _print(report)
+    for t in transitions:
+        click.echo(f"alert {t.alert_id} {t.state}: {t.model_name} v{t.model_version} {t.rule}")
 
 
 def _print(report: dict[str, Any]) -> None:

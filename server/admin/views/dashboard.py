@@ -1,4 +1,5 @@
-"""The landing page: models in production, today's traffic, the chain's last checks."""
+"""The landing page: models in production, firing alerts, today's traffic, the chain's
+last checks."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from server.extension import services
 from server.security.access import current_actor, requires
 
 blueprint = admin_blueprint("admin_dashboard")
+FIRING_SHOWN = 20
 
 
 @blueprint.get("/")
@@ -27,6 +29,7 @@ def home() -> ResponseReturnValue:
         today = cofre.monitoring.traffic_since(session, actor, midnight)
         verified = last_verification(session)
         checkpoint = cofre.audit.latest_checkpoint(session)
+        firing = cofre.alerts.listing(session, current_actor(), "firing", limit=FIRING_SHOWN)
         production = [
             (m, alias) for m in models for alias in m.aliases if alias.name == DEFAULT_ALIAS
         ]
@@ -39,4 +42,6 @@ def home() -> ResponseReturnValue:
             verified=verified,
             checkpoint=checkpoint,
             midnight=midnight,
+            firing=firing,
+            firing_limit=FIRING_SHOWN,
         )

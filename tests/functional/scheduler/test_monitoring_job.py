@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from governance.accounts.actor import SYSTEM
+from governance.clock import isoformat, utcnow
 from governance.monitoring.profiles import ReferenceData
 from governance.registry.service import PublishRequest
 from tests.functional.scheduler.conftest import Appliance
@@ -53,11 +54,13 @@ def test_the_scheduler_runs_the_monitoring_job(appliance: Appliance) -> None:
 
 
 def _wait_for_report(appliance: Appliance) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
+    """The current window's report (the job stores the window before first)."""
+    deadline = time.monotonic() + 90
+    now = isoformat(utcnow())
     while time.monotonic() < deadline:
         with appliance.services() as cofre, cofre.read() as session:
             report = cofre.monitoring.report(session, "risk", 1, timedelta(hours=24))
-        if report is not None:
+        if report is not None and report["window"]["end"] > now:
             return report
         time.sleep(0.5)
     raise AssertionError((appliance.root / "scheduler.log").read_text()[-3000:])

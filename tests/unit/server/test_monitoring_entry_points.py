@@ -60,6 +60,7 @@ def test_cofre_monitor_stores_what_the_api_returns(
         body = response.json
         assert body["drift"] == printed[0]["drift"] and body["window"] == printed[0]["window"]
         assert body["traffic"]["requests"] == 4
+        assert body["rows"] == printed[0]["rows"] == {"seen": 400, "erased": 0}
     text = _monitor(runner, "--version", "1")
     assert "DRIFT x1" in text and "ok    x0" in text
 
@@ -114,3 +115,19 @@ def test_keys_limited_to_other_models_see_none_of_its_figures(
     assert "risk v1" in client.get("/admin/traffic", headers=api_key("admin")).get_data(
         as_text=True
     )
+
+
+def test_the_job_and_cofre_monitor_judge_the_alert_rules_on_what_they_stored(
+    risk: Container, runner: CliRunner, client: FlaskClient, api_key: Callable[..., Headers]
+) -> None:
+    """The default rule (PSI above 0.25 on any feature) fires on x1 after the job, and a
+    later `cofre monitor` of the same window finds it still firing: no second alert."""
+    message = job_work(risk, "monitoring")(risk)
+    assert "alerts: 1 fired" in message or "alerts: 2 fired" in message, message
+    listed = client.get("/api/v1/alerts", headers=api_key("auditor")).json
+    firing = [a for a in listed["alerts"] if a["state"] == "firing"]
+    assert firing and all(a["model"] == "risk" for a in firing)
+    printed = json.loads(_monitor(runner, "--json"))
+    assert printed["alerts"] == []  # already firing: no transition
+    again = client.get("/api/v1/alerts", headers=api_key("auditor")).json
+    assert len([a for a in again["alerts"] if a["state"] == "firing"]) == len(firing)

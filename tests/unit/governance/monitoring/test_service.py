@@ -158,8 +158,8 @@ def test_the_job_finalises_the_window_before_once(cofre: Container) -> None:
     with cofre.read() as session:
         second = cofre.monitoring.run_due(session, DAY)
     assert len(first) == 2 and len(second) == 1
-    assert first[1]["window"] == second[0]["window"]
-    assert first[0]["window"]["end"] < first[1]["window"]["end"]
+    assert first[0]["window"] == second[0]["window"]
+    assert first[1]["window"]["end"] < first[0]["window"]["end"]
 
 
 def test_an_erased_subject_leaves_later_reports(
@@ -214,3 +214,28 @@ def test_a_run_never_holds_the_write_lock_while_it_reads(
         assert monitoring.run(session, "risk", 1, DAY)[0]["traffic"]["requests"] == 1
     with pytest.raises(OperationalError), cofre.write() as session:  # the lock held: stuck
         monitoring.run(session, "risk", 1, DAY)
+
+
+def test_one_versions_failure_leaves_the_others_computed(cofre: Container) -> None:
+    from governance.errors import CofreError, KeyUnavailable
+
+    _publish(cofre)
+    _traffic(cofre, 1)
+    second = PublishRequest(
+        name="other", artifact=classifier(), card=CARD, aliases=["production"], allow_duplicate=True
+    )
+    with cofre.write() as session:
+        cofre.registry.publish(session, SYSTEM, second)
+    score(cofre, [None], name="other", rows=normal_frame(1, seed=1).to_dict("records"))
+    original = cofre.monitoring._scan
+
+    def broken(session: Any, version: Any, *args: Any) -> Any:
+        if version.model.name == "other":
+            raise KeyUnavailable("a key is missing")
+        return original(session, version, *args)
+
+    cofre.monitoring._scan = broken  # type: ignore[method-assign]
+    with pytest.raises(CofreError, match="other v1: a key is missing"), cofre.read() as session:
+        cofre.monitoring.run_due(session, DAY)
+    with cofre.read() as session:
+        assert cofre.monitoring.report(session, "risk", 1, DAY) is not None

@@ -111,3 +111,14 @@ def test_the_upload_form_takes_reference_data(
     with cofre.read() as session:
         profile = cofre.registry.profiles.get(session, "risk", 1)
     assert profile is not None and profile.source == "reference" and profile.rows == 500
+
+
+def test_line_charts_scale_to_the_values_and_thresholds() -> None:
+    from server.admin.charts import HEIGHT, PAD, line_chart
+
+    chart = line_chart([("a", 0.05), ("b", None), ("c", 0.5)], (0.1, 0.25))
+    assert [p.title for p in chart.points] == ["a: 0.05", "c: 0.5"]
+    assert chart.top == pytest.approx(0.55)
+    assert chart.points[1].y < chart.rules[1].y < chart.rules[0].y < chart.points[0].y
+    assert all(PAD <= p.y <= HEIGHT - PAD for p in chart.points)
+    assert (chart.first, chart.last) == ("a", "c")
