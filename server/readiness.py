@@ -84,7 +84,8 @@ def _rollouts(container: Container) -> str:
                 session, rollout.model_name, version=rollout.candidate_version
             )
             container.registry.check_artifact(version)
-            loaded = (version.model.name, version.version, version.sha256) in predictor.estimators
+            served = predictor.served_version(SYSTEM, rollout.model_name, version=version.version)
+            loaded = predictor.holds(served)
             facts.append(
                 f"{rollout.model_name} {rollout.strategy} v{rollout.candidate_version} "
                 f"{'loaded' if loaded else 'not loaded'} in this worker"

@@ -40,7 +40,10 @@ def demo(state: CliState) -> None:
                     aliases=["production"],
                 ),
             )
-        click.echo(f"{model.name}: published version {version.version} as production")
+        click.echo(
+            f"{model.name}: published version {version.version} as production "
+            f"(runtime {version.runtime})"
+        )
 
 
 commands = [demo]

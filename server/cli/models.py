@@ -1,4 +1,4 @@
-"""`cofre models`: publish, list, show, alias (promote) and roll back."""
+"""`cofre models`: publish, compile, export, list, show, alias (promote) and roll back."""
 
 from __future__ import annotations
 
@@ -11,16 +11,25 @@ from typing import Any
 
 import click
 
+from governance.files import write_atomically
 from governance.identifiers import MAX_ID, parse_id
 from governance.monitoring.profiles import ReferenceData, reference_format
+from governance.registry.compiled import RUNTIMES
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from governance.rollouts.approvals import SelfApproval
 from governance.rollouts.approvals import as_dict as promotion_as_dict
+from server import exports
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
 from server.cli.params import ID
 
 _REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>[0-9]+))?$")
+_VERSION_REF = re.compile(r"^(?P<name>.+):(?P<version>[0-9]+)$")
+EXPORT_FORMATS = ("onnx",)
+_RUNTIME_HELP = (
+    "Who answers: 'auto' serves from ONNX Runtime once proven equal to the estimator, "
+    "'onnx' requires that (or fails), 'sklearn' never compiles."
+)
 
 
 @click.group("models")
@@ -70,6 +79,9 @@ def models() -> None:
     "--reference-target",
     help="The reference data's target column (default: a column named 'target').",
 )
+@click.option(
+    "--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help=_RUNTIME_HELP
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def publish(
@@ -89,6 +101,7 @@ def publish(
     aliases: tuple[str, ...],
     reference_data: Path | None,
     reference_target: str | None,
+    runtime: str,
     as_json: bool,
 ) -> None:
     """Publish a skops FILE as the next version of model NAME."""
@@ -109,17 +122,77 @@ def publish(
         allow_missing=allow_missing,
         aliases=list(aliases),
         reference=_reference(reference_data, reference_target),
+        runtime=runtime,
         allow_duplicate=allow_duplicate,
     )
     cofre = state.services
     cofre.promotions.check_publish_aliases(request.aliases)
+    prepared = cofre.registry.prepare(state.actor, request)  # slow: before the write lock
     with cofre.write() as session:
-        version = cofre.registry.publish(session, state.actor, request)
+        version = cofre.registry.publish(session, state.actor, prepared)
         detail = rep.version_detail(version)
     if as_json:
         emit_json(detail)
         return
-    click.echo(f"published {name} version {detail['version']} sha256={detail['sha256']}")
+    click.echo(
+        f"published {name} version {detail['version']} sha256={detail['sha256']} "
+        f"{_runtime_line(detail)}"
+    )
+
+
+def _runtime_line(detail: dict[str, Any]) -> str:
+    compilation = detail["compilation"]
+    if detail["runtime"] == "onnx":
+        return "runtime=onnx (proven equal)"
+    return f"runtime=sklearn ({compilation['reason']})"
+
+
+@models.command("compile")
+@click.argument("name")
+@click.argument("version", type=ID)
+@click.option(
+    "--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help=_RUNTIME_HELP
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def compile_version(state: CliState, name: str, version: int, runtime: str, as_json: bool) -> None:
+    """Compile VERSION of model NAME to ONNX and serve it from there once proven equal."""
+    cofre = state.services
+    with cofre.read() as session:  # the slow part, before the write lock
+        attempt = cofre.registry.prepare_compile(session, state.actor, name, version, runtime)
+    with cofre.write() as session:
+        compiled = cofre.registry.compile(session, state.actor, name, version, runtime, attempt)
+        detail = rep.version_detail(compiled)
+    if as_json:
+        emit_json(detail)
+        return
+    click.echo(f"{name} version {version} {_runtime_line(detail)}")
+
+
+@models.command("export")
+@click.argument("ref")
+@click.option(
+    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="onnx", show_default=True
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write."
+)
+@pass_state
+def export(state: CliState, ref: str, fmt: str, out: Path) -> None:
+    """Write NAME:VERSION's proven ONNX model to --out, its manifest beside it."""
+    match = _VERSION_REF.match(ref)
+    version = parse_id(match["version"]) if match else None
+    if match is None or version is None:
+        raise click.BadParameter(f"give NAME:VERSION, VERSION 1 to {MAX_ID}", param_hint="REF")
+    cofre = state.services
+    manifest_path = exports.manifest_path(out)
+    with cofre.write() as session:  # the export's audit event commits only once written
+        exported = cofre.registry.export_compiled(session, state.actor, match["name"], version)
+        # Private (0600) like every file cofre writes: a model is its owner's to share.
+        write_atomically(out, exported.model)
+        write_atomically(manifest_path, exports.manifest_json(exported.manifest))
+    sha = exported.manifest["onnx"]["sha256"]
+    click.echo(f"wrote {out} ({fmt}, sha256={sha}) and {manifest_path}")
 
 
 def _reference(path: Path | None, target: str | None) -> ReferenceData | None:
@@ -194,6 +267,16 @@ def _print_show(data: dict[str, Any]) -> None:
         )
         click.echo(f"  sha256 {version['sha256']}  sklearn {version['sklearn_version']}")
         click.echo(f"  estimator {version['estimator']}  proba={version['has_proba']}")
+        click.echo(f"  {_runtime_line(version)}")
+        proof = version["compilation"].get("proof")
+        if proof:
+            click.echo(
+                f"  proof: {proof['rows']} {proof['sample']} rows, "
+                f"{proof['label_mismatches']} label mismatches, "
+                f"max probability diff {proof['max_proba_diff']}, "
+                f"max relative diff {proof['max_relative_diff']} "
+                f"(onnxruntime {proof['onnxruntime']}, skl2onnx {proof['skl2onnx']})"
+            )
         click.echo(f"  published by {version['published_by']} at {version['published_at']}")
         click.echo(
             f"  purpose: {card['purpose']}  legal basis: {card['legal_basis']}  "

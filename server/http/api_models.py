@@ -1,4 +1,4 @@
-"""JSON endpoints of the model registry: list, show, publish, alias, roll back."""
+"""JSON endpoints of the model registry: list, show, publish, compile, alias, roll back."""
 
 from __future__ import annotations
 
@@ -55,9 +55,22 @@ def publish_version(name: str) -> ResponseReturnValue:
     request.max_content_length = cofre.settings.max_artifact_bytes
     publish = _publish_request(name)
     cofre.promotions.check_publish_aliases(publish.aliases)
+    prepared = cofre.registry.prepare(current_actor(), publish)  # before the lock
     with cofre.write() as session:
-        version = cofre.registry.publish(session, current_actor(), publish)
+        version = cofre.registry.publish(session, current_actor(), prepared)
         return jsonify(rep.version_detail(version)), 201
+
+
+@blueprint.post("/<name>/versions/<int:version>/compile")
+@requires("model:publish")
+def compile_version(name: str, version: int) -> ResponseReturnValue:
+    cofre = services()
+    runtime = str(json_object().get("runtime", "auto")) if request.content_length else "auto"
+    with cofre.read() as session:  # the slow part, before the write lock
+        attempt = cofre.registry.prepare_compile(session, current_actor(), name, version, runtime)
+    with cofre.write() as session:
+        compiled = cofre.registry.compile(session, current_actor(), name, version, runtime, attempt)
+        return jsonify(rep.version_detail(compiled))
 
 
 def _publish_request(name: str) -> PublishRequest:
@@ -85,6 +98,7 @@ def _publish_request(name: str) -> PublishRequest:
         allow_missing=form_bool("allow_missing"),
         aliases=aliases,
         reference=uploaded_reference(),
+        runtime=form.get("runtime", "auto"),
         allow_duplicate=form_bool("allow_duplicate"),
     )
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 import skops.io as sio
 from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from governance.registry.service import ModelCard
 
@@ -68,3 +70,18 @@ def colour_classifier(strict: bool = False) -> bytes:
         remainder="passthrough",
     )
     return sio.dumps(make_pipeline(encode, LogisticRegression()).fit(frame, target))
+
+
+@cache
+def cancer_forest() -> bytes:
+    """RandomForest(100) on breast cancer: the compiled-inference benchmark's forest."""
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    return sio.dumps(RandomForestClassifier(100, random_state=0).fit(features, target))
+
+
+@cache
+def iris_log_pipeline() -> bytes:
+    """A trusted pipeline skl2onnx cannot convert (a FunctionTransformer with a function)."""
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    model = make_pipeline(FunctionTransformer(np.log1p), LogisticRegression(max_iter=500))
+    return sio.dumps(model.fit(features, target))
