@@ -4,6 +4,7 @@ champion, and what the answers and their audit records say."""
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -130,8 +131,8 @@ def test_a_full_shadow_queue_drops_work_and_never_delays_the_answer(
 ) -> None:
     _start(iris, "shadow")
     traffic = iris.rollout_traffic
-    monkeypatch.setattr(traffic, "queue_size", 1)
-    traffic._owner_pid = None  # a fresh bounded queue of one
+    traffic._ensure_thread()  # this process's thread, then a bounded queue of one for it
+    monkeypatch.setattr(traffic, "_queue", queue.Queue(1))
     gate = threading.Event()
     traffic.submit(traffic.plan("iris"), gate.wait)  # type: ignore[arg-type]
     for i in range(5):
