@@ -19,6 +19,7 @@ from governance.registry.records import (
     RegisteredModel,
 )
 from governance.retraining.records import RetrainingPlan, RetrainingRun
+from governance.rollouts.records import PromotionRequest, Rollout, RolloutTally
 from governance.subjects.records import DecisionReview, SubjectHold
 
 __all__ = [
@@ -40,10 +41,13 @@ __all__ = [
     "LoginSession",
     "ModelVersion",
     "MonitoringRollup",
+    "PromotionRequest",
     "ReferenceProfile",
     "RegisteredModel",
     "RetrainingPlan",
     "RetrainingRun",
+    "Rollout",
+    "RolloutTally",
     "SubjectHold",
     "User",
 ]

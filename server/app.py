@@ -65,6 +65,8 @@ def _register_blueprints(app: Flask) -> None:
         api_models,
         api_monitoring,
         api_operations,
+        api_promotions,
+        api_rollouts,
         api_subjects,
         health,
         mlflow,
@@ -90,6 +92,8 @@ def _register_blueprints(app: Flask) -> None:
         api_subjects,
         api_feedback,
         api_compliance,
+        api_rollouts,
+        api_promotions,
         api_monitoring,
         api_alerts,
     ):

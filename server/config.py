@@ -85,6 +85,11 @@ class Settings:
     review_due_days: int = 15
     controller_name: str = ""
     controller_contact: str = ""
+    # Staged rollouts: shadow scorings a worker may queue before it drops them (and
+    # counts them dropped), and the approvals a move of `production` needs from a
+    # person other than the one asking (four-eyes: regulated deployments set 1).
+    shadow_queue_size: int = 1000
+    promotion_approvals: int = 0
     # Monitoring (drift, data quality, performance; governance/monitoring/). The
     # `monitoring` job computes every served version's report over the last
     # `monitoring_window`; windows end on multiples of `monitoring_step` (whole
@@ -231,6 +236,7 @@ def _check(settings: Settings) -> None:
         "session_absolute_hours",
         "retention_days",
         "review_due_days",
+        "shadow_queue_size",
         "monitoring_profile_rows",
     ):
         if getattr(settings, name) < 1:
@@ -241,7 +247,13 @@ def _check(settings: Settings) -> None:
 
 
 def _check_operations(settings: Settings) -> None:
-    for name in ("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "job_retries"):
+    for name in (
+        "backup_keep_daily",
+        "backup_keep_weekly",
+        "backup_keep_monthly",
+        "job_retries",
+        "promotion_approvals",
+    ):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name!r} must be zero or more")
     for name in ("scheduler_poll_seconds", "retraining_max_rows"):

@@ -25,6 +25,7 @@ from governance.audit.disclosures import Disclosures
 from governance.audit.search import AuditSearch
 from governance.audit.service import AuditLog
 from governance.audit.writer import AuditWriter
+from governance.broadcasts import Broadcast
 from governance.crypto.keyring import KeyRing
 from governance.db import make_engine, make_session_factory, read_session, write_transaction
 from governance.monitoring.alerts import Alerts
@@ -38,6 +39,9 @@ from governance.registry.artifacts import ArtifactStore
 from governance.registry.service import Registry
 from governance.retraining.service import Retraining
 from governance.retraining.sources import DataSources
+from governance.rollouts.approvals import Promotions
+from governance.rollouts.reports import RolloutReports
+from governance.rollouts.service import Rollouts
 from governance.subjects.decisions import Decisions
 from governance.subjects.erasure import Subjects
 from governance.subjects.export import Controller, ReviewSource, RowSource, SubjectExports
@@ -48,6 +52,7 @@ from governance.subjects.sealing import RowSealer
 from server.config import Settings, default_alert_rules
 from server.errors import classify
 from server.inference.predictor import Limits, Predictor
+from server.inference.rollouts import RolloutTraffic
 
 
 class Container:
@@ -154,7 +159,43 @@ class Container:
             cache_size=self.settings.model_cache_size,
             alias_ttl_seconds=self.settings.alias_refresh_seconds,
         )
-        return Predictor(self.sessions, self.registry, self.audit_writer, limits, classify)
+        return Predictor(
+            self.sessions, self.registry, self.audit_writer, limits, classify, self.rollout_traffic
+        )
+
+    @cached_property
+    def rollout_changes(self) -> Broadcast:
+        """Every worker learns of a rollout started, promoted or aborted at once."""
+        settings = self.settings
+        return Broadcast(
+            settings.home / "rollout-changes", settings.database_url, "cofre_rollout_changed"
+        )
+
+    @cached_property
+    def rollouts(self) -> Rollouts:
+        return Rollouts(self.registry, self.audit, self.rollout_changes)
+
+    @cached_property
+    def promotions(self) -> Promotions:
+        """Every move of production goes through here (four-eyes when configured)."""
+        return Promotions(
+            self.registry, self.audit, self.rollouts, self.settings.promotion_approvals
+        )
+
+    @cached_property
+    def rollout_reports(self) -> RolloutReports:
+        return RolloutReports(self.rollouts, self.registry, self.audit, self.feedback)
+
+    @cached_property
+    def rollout_traffic(self) -> RolloutTraffic:
+        """This worker's routing state, tallies and shadow queue."""
+        return RolloutTraffic(
+            self.sessions,
+            self.rollouts,
+            self.rollout_reports,
+            self.rollout_changes,
+            self.settings.shadow_queue_size,
+        )
 
     @cached_property
     def monitoring(self) -> Monitoring:
@@ -243,5 +284,9 @@ class Container:
     def close(self) -> None:
         if "revocations" in self.__dict__:
             self.revocations.close()
+        if "rollout_traffic" in self.__dict__:
+            self.rollout_traffic.close()
+        if "rollout_changes" in self.__dict__:
+            self.rollout_changes.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -98,3 +98,18 @@ class _Delegate(Collector):
 
     def collect(self) -> Iterator[Any]:
         yield from self.inner.collect()
+
+
+ROLLOUT_REQUESTS = Counter(
+    "cofre_rollout_requests",
+    "Requests routed by a running rollout, by model, variant and routing reason",
+    ["model", "variant", "reason"],
+)
+SHADOW_DROPPED = Counter(
+    "cofre_shadow_dropped",
+    "Shadow scorings not done because this worker's shadow queue was full",
+    ["model"],
+)
+ROLLOUT_ABORTS = Counter(
+    "cofre_rollout_guardrail_aborts", "Rollouts aborted by a guardrail", ["model"]
+)

@@ -25,6 +25,7 @@ def readiness(container: Container) -> dict[str, dict[str, Any]]:
         "database": _database,
         "keys": _keys,
         "models": _models,
+        "rollouts": _rollouts,
         "backups": _backups,
         "audit_chain": _audit_chain,
     }
@@ -70,6 +71,26 @@ def _models(container: Container) -> str:
                 container.registry.check_artifact(version)
                 count += 1
     return f"{count} aliased versions loadable"
+
+
+def _rollouts(container: Container) -> str:
+    """Every running rollout's candidate authenticates, and whether this worker holds
+    it loaded (a blue-green switch waits for that, answering with the champion)."""
+    facts = []
+    predictor = container.predictor
+    with container.read() as session:
+        for rollout in container.rollouts.running(session):
+            version = container.registry.resolve(
+                session, rollout.model_name, version=rollout.candidate_version
+            )
+            container.registry.check_artifact(version)
+            served = predictor.served_version(SYSTEM, rollout.model_name, version=version.version)
+            loaded = predictor.holds(served)
+            facts.append(
+                f"{rollout.model_name} {rollout.strategy} v{rollout.candidate_version} "
+                f"{'loaded' if loaded else 'not loaded'} in this worker"
+            )
+    return "; ".join(facts) or "no rollout running"
 
 
 def _backups(container: Container) -> str:

@@ -25,6 +25,7 @@ PERMISSIONS: dict[str, str] = {
     "model:publish": "publish new model versions",
     "model:alias": "move aliases and roll them back",
     "model:metrics": "see live model metrics and drift",
+    "rollout:manage": "start, promote and abort staged rollouts of a model",
     "monitoring:read": "read monitoring reports: drift, data quality, performance, fairness",
     "predict": "call the prediction endpoints (native, MLflow, Open Inference)",
     "feedback": "send ground truth for earlier predictions",
@@ -50,6 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "model:publish",
             "model:alias",
             "model:metrics",
+            "rollout:manage",
             "monitoring:read",
             "operations:read",
         }

@@ -57,15 +57,22 @@ class AuditWriter:
 
     def append(self, event: AuditEvent) -> Appended:
         """Block until `event` is committed; AuditUnavailable if it cannot be."""
-        done: Future[Appended] = Future()
-        self._ensure_thread()
-        self._queue.put((event, done))
+        done = self.submit(event)
         try:
             return done.result(timeout=self.wait_seconds)
         except TimeoutError:
             raise AuditUnavailable(
                 "the audit log did not confirm the record in time; nothing was served"
             ) from None
+
+    def submit(self, event: AuditEvent) -> Future[Appended]:
+        """Queue `event` without waiting: it is committed with the next batch. For work
+        off a request's path (shadow scoring), whose record then shares the requests'
+        commit instead of costing one of its own."""
+        done: Future[Appended] = Future()
+        self._ensure_thread()
+        self._queue.put((event, done))
+        return done
 
     def _ensure_thread(self) -> None:
         with self._lock:

@@ -23,10 +23,11 @@ def blueprints() -> list[Blueprint]:
         monitoring,
         operations,
         reviews,
+        rollouts,
         subjects,
         traffic,
     )
 
-    modules = [assets, auth, dashboard, audit, models, traffic, accounts, operations]
+    modules = [assets, auth, dashboard, audit, models, traffic, rollouts, accounts, operations]
     modules += [subjects, reviews, compliance, monitoring, alerts]
     return [module.blueprint for module in modules]

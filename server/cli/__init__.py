@@ -109,6 +109,7 @@ def _register() -> None:
         predict_batch,
         retrain,
         reviews,
+        rollouts,
         serve,
         subjects,
         users,
@@ -132,6 +133,7 @@ def _register() -> None:
         compliance,
         monitor,
         feedback,
+        rollouts,
     ):
         for command in module.commands:
             cli.add_command(command)

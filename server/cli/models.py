@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from governance.identifiers import MAX_ID, parse_id
 from governance.monitoring.profiles import ReferenceData, reference_format
 from governance.registry.compiled import RUNTIMES
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
+from governance.rollouts.approvals import SelfApproval
+from governance.rollouts.approvals import as_dict as promotion_as_dict
 from server import exports
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
@@ -122,6 +126,7 @@ def publish(
         allow_duplicate=allow_duplicate,
     )
     cofre = state.services
+    cofre.promotions.check_publish_aliases(request.aliases)
     prepared = cofre.registry.prepare(state.actor, request)  # slow: before the write lock
     with cofre.write() as session:
         version = cofre.registry.publish(session, state.actor, prepared)
@@ -289,7 +294,11 @@ def alias(state: CliState, name: str, version: int, alias: str) -> None:
     """Point ALIAS of model NAME at VERSION (promote)."""
     cofre = state.services
     with cofre.write() as session:
-        cofre.registry.set_alias(session, state.actor, name, version, alias)
+        moved = cofre.promotions.set_alias(session, state.actor, name, version, alias)
+        pending = moved.pending.id if moved.pending else None
+    if pending is not None:
+        click.echo(f"promotion request {pending} awaits another person's approval")
+        return
     click.echo(f"{name}@{alias} -> version {version}")
 
 
@@ -314,14 +323,81 @@ def history(state: CliState, name: str, as_json: bool) -> None:
     cofre = state.services
     with cofre.read() as session:
         rows = [rep.alias_move(h) for h in cofre.registry.alias_history(session, name)]
+        requests = [promotion_as_dict(r) for r in cofre.promotions.history(session, name)]
     if as_json:
-        emit_json(rows)
+        emit_json({"moves": rows, "promotion_requests": requests} if requests else rows)
         return
     for row in rows:
         click.echo(
             f"{row['at']} {row['alias']}: {row['from_version']} -> {row['to_version']} "
             f"({row['action']} by {row['actor']})"
         )
+    for request in requests:
+        click.echo(_request_line(request))
+
+
+def _request_line(request: dict[str, Any]) -> str:
+    decided = (
+        f", {request['status']} by {request['decided_by']} at {request['decided_at']}"
+        if request["decided_by"]
+        else ""
+    )
+    reason = f" ({request['reason']})" if request["reason"] else ""
+    return (
+        f"request {request['id']}: {request['model']}@{request['alias']} -> version "
+        f"{request['version']} asked by {request['requested_by']} at "
+        f"{request['requested_at']}{decided}{reason} [{request['status']}]"
+    )
+
+
+@models.command("approvals")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def approvals(state: CliState, as_json: bool) -> None:
+    """List promotions of production waiting for approval."""
+    cofre = state.services
+    with cofre.read() as session:
+        pending = [promotion_as_dict(r) for r in cofre.promotions.pending(session)]
+    if as_json:
+        emit_json(pending)
+        return
+    for request in pending:
+        click.echo(_request_line(request))
+
+
+@models.command("approve")
+@click.argument("request_id", type=ID)
+@pass_state
+def approve(state: CliState, request_id: int) -> None:
+    """Approve promotion request REQUEST_ID (not your own)."""
+    cofre = state.services
+    with _refusal_recorded(state, request_id), cofre.write() as session:
+        request = cofre.promotions.approve(session, state.actor, request_id)
+        line = f"{request.model_name}@{request.alias} -> version {request.version} (approved)"
+    click.echo(line)
+
+
+@models.command("reject")
+@click.argument("request_id", type=ID)
+@click.option("--reason", required=True)
+@pass_state
+def reject(state: CliState, request_id: int, reason: str) -> None:
+    """Reject promotion request REQUEST_ID (not your own)."""
+    cofre = state.services
+    with _refusal_recorded(state, request_id), cofre.write() as session:
+        cofre.promotions.reject(session, state.actor, request_id, reason)
+    click.echo(f"promotion request {request_id} rejected")
+
+
+@contextmanager
+def _refusal_recorded(state: CliState, request_id: int) -> Iterator[None]:
+    """A refused self-approval is audited (the CLI has no edge that does it)."""
+    try:
+        yield
+    except SelfApproval:
+        with state.services.write() as session:
+            state.services.promotions.record_refusal(session, state.actor, request_id)
+        raise
 
 
 commands = [models]

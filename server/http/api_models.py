@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from governance.errors import FieldError, InvalidInput, UnsupportedMediaType
 from governance.identifiers import parse_id
 from governance.registry.service import ModelCard, PublishRequest
+from governance.rollouts.approvals import as_dict as promotion_as_dict
 from server import representations as rep
 from server.extension import services
 from server.http.bodies import (
@@ -53,7 +54,9 @@ def show_version(name: str, version: int) -> ResponseReturnValue:
 def publish_version(name: str) -> ResponseReturnValue:
     cofre = services()
     request.max_content_length = cofre.settings.max_artifact_bytes
-    prepared = cofre.registry.prepare(current_actor(), _publish_request(name))  # before the lock
+    publish = _publish_request(name)
+    cofre.promotions.check_publish_aliases(publish.aliases)
+    prepared = cofre.registry.prepare(current_actor(), publish)  # before the lock
     with cofre.write() as session:
         version = cofre.registry.publish(session, current_actor(), prepared)
         return jsonify(rep.version_detail(version)), 201
@@ -131,8 +134,10 @@ def set_alias(name: str, alias: str) -> ResponseReturnValue:
     cofre = services()
     version = required_int(json_fields(("version",)), "version")
     with cofre.write() as session:
-        moved = cofre.registry.set_alias(session, current_actor(), name, version, alias)
-        return jsonify(name=name, alias=moved.name, version=moved.version)
+        moved = cofre.promotions.set_alias(session, current_actor(), name, version, alias)
+        if moved.pending:  # four-eyes: another person approves it
+            return jsonify(promotion_as_dict(moved.pending)), 202
+        return jsonify(name=name, alias=moved.alias, version=moved.version)
 
 
 @blueprint.post("/<name>/aliases/<alias>/rollback")

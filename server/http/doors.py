@@ -45,9 +45,10 @@ def caller() -> Actor:
 
 
 def body_bytes() -> bytes:
-    """The request body, whole, or TooLarge (chunked bodies included)."""
+    """The request body, whole, or TooLarge (chunked bodies included). Kept for the
+    request: during a rollout the core may decode it for a second version."""
     try:
-        return request.get_data(cache=False)
+        return request.get_data(cache=True)
     except RequestEntityTooLarge:
         raise TooLarge("the request body is over the configured limit") from None
 

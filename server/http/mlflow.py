@@ -1,7 +1,8 @@
 """The MLflow scoring protocol door: POST /api/v1/models/{name}/invocations.
 
 Reads what `mlflow models serve` reads (server/inference/codecs/mlflow.py) and
-answers {"predictions": [...]}, naming the version that answered in a header.
+answers {"predictions": [...]}, naming the version that answered (and, during a
+rollout, the variant and why) in headers.
 """
 
 from __future__ import annotations
@@ -28,4 +29,8 @@ def invocations(name: str) -> ResponseReturnValue:
     )
     response = jsonify(mlflow.encode(result))
     response.headers["X-Cofre-Model-Version"] = str(result.version)
+    if result.routed is not None:  # the body is MLflow's own: the rollout goes in headers
+        response.headers["X-Cofre-Rollout"] = str(result.routed.rollout)
+        response.headers["X-Cofre-Rollout-Variant"] = result.routed.variant
+        response.headers["X-Cofre-Rollout-Reason"] = result.routed.reason
     return response

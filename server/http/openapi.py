@@ -75,6 +75,25 @@ SCHEMAS: dict[str, Any] = {
             "predictions": {"type": "array"},
             "classes": {"type": "array"},
             "probabilities": {"type": "array", "items": {"type": "array"}},
+            "rollout": {
+                "type": "object",
+                "description": "during a staged rollout: which variant answered and why",
+                "properties": {
+                    "rollout": {"type": "integer"},
+                    "variant": {"enum": ["champion", "candidate"]},
+                    "reason": {
+                        "enum": [
+                            "subject-hash",
+                            "request-hash",
+                            "shadow",
+                            "blue-green",
+                            "warming",
+                            "candidate-failed",
+                        ]
+                    },
+                    "candidate_error": {"type": "string"},
+                },
+            },
         },
     },
     "MlflowRequest": {
@@ -641,6 +660,146 @@ SCHEMAS |= {
         },
     },
 }
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_VARIANT = {
+    "type": "object",
+    "properties": {
+        "version": {"type": "integer"},
+        "requests": {"type": "integer"},
+        "errors": {"type": "integer"},
+        "error_rate": _NUMBER_OR_NULL,
+        "p50_ms": _NUMBER_OR_NULL,
+        "p99_ms": _NUMBER_OR_NULL,
+        "compared": {"type": "integer", "description": "rows scored by both variants"},
+        "agreed": {"type": "integer"},
+        "agreement": _NUMBER_OR_NULL,
+        "disagreement": _NUMBER_OR_NULL,
+        "shadow_dropped": {"type": "integer"},
+        "drift": _NUMBER_OR_NULL,
+    },
+}
+SCHEMAS |= {
+    "RolloutStart": {
+        "type": "object",
+        "required": ["candidate", "strategy"],
+        "additionalProperties": False,
+        "properties": {
+            "candidate": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 2147483647,
+                "description": "the version to roll out",
+            },
+            "strategy": {"enum": ["canary", "ab", "shadow", "blue-green"]},
+            "percent": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "exclusiveMaximum": 100,
+                "description": "canary/ab: share of traffic the candidate answers",
+            },
+            "sticky": {"enum": ["subject", "request"], "default": "subject"},
+            "guardrails": {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "pattern": "^(error_rate|p99_ms|disagreement|drift)<[0-9]+(\\.[0-9]+)?$",
+                    "examples": ["error_rate<0.05", "p99_ms<300"],
+                },
+                "description": "METRIC<LIMIT; error_rate, p99_ms, disagreement, drift",
+            },
+            "min_requests": {"type": "integer", "minimum": 1, "default": 50},
+            "alpha": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "exclusiveMaximum": 1,
+                "default": 0.05,
+            },
+            "power": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "exclusiveMaximum": 1,
+                "default": 0.8,
+            },
+            "horizon": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 1000,
+                "description": "ab: labelled rows per variant at which the test ends",
+            },
+            "looks": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 5,
+                "description": "ab: planned interim analyses, each at alpha/looks",
+            },
+        },
+    },
+    "RolloutAbort": {
+        "type": "object",
+        "required": ["reason"],
+        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 1000}},
+    },
+    "Rollout": {
+        "type": "object",
+        "required": ["id", "model", "status", "strategy", "champion", "candidate"],
+        "properties": {
+            "id": {"type": "integer"},
+            "model": _STRING,
+            "status": {"enum": ["running", "promoted", "aborted"]},
+            "strategy": {"enum": ["canary", "ab", "shadow", "blue-green"]},
+            "champion": {"type": "integer"},
+            "candidate": {"type": "integer"},
+            "percent": {"type": "number"},
+            "sticky": {"enum": ["subject", "request"]},
+            "guardrails": {"type": "array", "items": _STRING},
+            "plan": {"type": "object"},
+            "started_by": _STRING,
+            "started_at": _STRING,
+            "ended_by": _NULLABLE_STRING,
+            "ended_at": _NULLABLE_STRING,
+            "end_reason": _NULLABLE_STRING,
+            "decision": {"type": ["object", "null"]},
+        },
+    },
+}
+SCHEMAS["Promotion"] = {
+    "type": "object",
+    "required": ["id", "model", "version", "alias", "status", "requested_by"],
+    "properties": {
+        "id": {"type": "integer"},
+        "model": _STRING,
+        "version": {"type": "integer"},
+        "alias": _STRING,
+        "rollout": {"type": ["integer", "null"]},
+        "status": {"enum": ["pending", "approved", "rejected"]},
+        "requested_by": _STRING,
+        "requested_at": _STRING,
+        "decided_by": _NULLABLE_STRING,
+        "decided_at": _NULLABLE_STRING,
+        "reason": _NULLABLE_STRING,
+    },
+}
+SCHEMAS["RolloutStatus"] = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Rollout"},
+        {
+            "type": "object",
+            "properties": {
+                "variants": {
+                    "type": "object",
+                    "properties": {"champion": _VARIANT, "candidate": _VARIANT},
+                },
+                "comparison": {
+                    "type": "object",
+                    "description": "ground truth: each variant's primary metric (accuracy "
+                    "or mae) with its confidence interval, the test (two-proportion-z or "
+                    "welch-t), the labelled rows still needed for the configured power, "
+                    "and for ab the group-sequential analysis and its decision",
+                },
+            },
+        },
+    ]
+}
 # (method, rule) -> (request schema or content, response schema)
 BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("post", "/api/v1/models/<name>/predict"): (
@@ -693,6 +852,18 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         "Review",
     ),
     ("get", "/api/v1/compliance/ropa"): (None, "RecordOfProcessing"),
+    ("get", "/api/v1/models/<name>/rollout"): (None, "RolloutStatus"),
+    ("put", "/api/v1/models/<name>/rollout"): ({"application/json": "RolloutStart"}, "Rollout"),
+    ("post", "/api/v1/models/<name>/rollout/promote"): (None, "Rollout"),
+    ("post", "/api/v1/promotions/<int:request_id>/approve"): (None, "Promotion"),
+    ("post", "/api/v1/promotions/<int:request_id>/reject"): (
+        {"application/json": "RolloutAbort"},
+        "Promotion",
+    ),
+    ("post", "/api/v1/models/<name>/rollout/abort"): (
+        {"application/json": "RolloutAbort"},
+        "Rollout",
+    ),
     ("get", "/api/v1/models/<name>/monitoring"): (None, "MonitoringReport"),
     ("get", "/api/v1/alerts"): (None, "AlertList"),
     ("get", "/api/v1/models/<name>/alert-rules"): (None, "AlertRuleList"),
@@ -725,6 +896,7 @@ SUCCESS: dict[tuple[str, str], int] = {
         ("post", "/api/v1/predictions/<request_id>/reviews"),
         ("post", "/api/v1/predictions/<request_id>/feedback"),
         ("post", "/api/v1/models/<name>/alert-rules"),
+        ("put", "/api/v1/models/<name>/rollout"),
     )
 }
 # Answers other than success and problem details: the verification that fails is a 409

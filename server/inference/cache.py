@@ -45,6 +45,10 @@ class LruCache(Generic[V]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._items
+
 
 class TtlCache(Generic[V]):
     """Values remembered for `ttl` seconds (monotonic clock); thread-safe."""

@@ -24,6 +24,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,6 +39,7 @@ from governance.audit.writer import AuditWriter
 from governance.crypto.keyring import WrappedKey
 from governance.db import read_session
 from governance.errors import (
+    AuditUnavailable,
     CofreError,
     FieldError,
     InvalidInput,
@@ -47,10 +49,13 @@ from governance.registry.artifacts import ONNX
 from governance.registry.compiled import CompiledEstimator
 from governance.registry.loading import load_trusted
 from governance.registry.records import ModelVersion
-from governance.registry.service import Registry
+from governance.registry.service import DEFAULT_ALIAS, Registry
+from governance.rollouts import routing
+from governance.rollouts.routing import CANDIDATE, CHAMPION, Plan, Routed
 from governance.subjects.explanations import explain
 from server import metrics
 from server.inference.cache import LruCache, TtlCache
+from server.inference.rollouts import RolloutTraffic
 from server.inference.table import Schema, Table, to_model_input
 
 log = logging.getLogger("cofre.inference")
@@ -155,6 +160,7 @@ class PredictionResult:
     decoded: Decoded
     explanations: list[dict[str, Any]] | None = None
     runtime: str = "sklearn"  # "onnx" when ONNX Runtime answered
+    routed: Routed | None = None  # during a rollout: which variant answered and why
 
 
 @dataclass(frozen=True)
@@ -174,15 +180,19 @@ class Predictor:
         writer: AuditWriter,
         limits: Limits,
         classify: Classifier,
+        traffic: RolloutTraffic | None = None,
     ) -> None:
         self.sessions = sessions
         self.registry = registry
         self.writer = writer
         self.limits = limits
         self.classify = classify
+        self.traffic = traffic
         self.estimators: LruCache[Any] = LruCache(limits.cache_size)
         self._served: TtlCache[ServedVersion] = TtlCache(limits.alias_ttl_seconds)
         self._takes_arrays: dict[tuple[str, int, str], bool] = {}
+        if traffic is not None:  # a promotion moves `production`: forget resolved aliases
+            traffic.on_change.append(self._served.clear)
 
     # -- resolving --------------------------------------------------------------------
     def served_version(
@@ -258,19 +268,186 @@ class Predictor:
         recorded and the error raised again for the door to translate."""
         started = time.perf_counter()
         actor, served = ANONYMOUS, None
+        turn = _Turn()
         try:
             actor = caller()
             if not allows(actor.role, PERMISSION):
                 raise PermissionDenied("your role does not allow predictions")
             alias, version = parse_selector(call.alias, call.version)
+            plan = self._plan(actor, call.model, alias, version)
+            if plan is not None:
+                return self._route(actor, call, plan, decode, started, turn)
             served = self.served_version(actor, call.model, alias, version)
             return self._answer(actor, call, served, decode(served), started)
         except Exception as exc:
-            self.refuse(actor, call, exc, served)
+            if turn.plan is not None and turn.routed is not None:
+                self._tally(turn.plan, turn.routed, started, error=True)
+            self.refuse(actor, call, exc, turn.served or served, turn.routed)
             raise
 
+    # -- rollouts ---------------------------------------------------------------------
+    def _plan(self, actor: Actor, name: str, alias: str | None, version: int | None) -> Plan | None:
+        """The rollout routing this call: only calls for `production` are routed; an
+        explicit version or another alias is answered as asked."""
+        if self.traffic is None or version is not None or alias not in (None, DEFAULT_ALIAS):
+            return None
+        if not actor.may_use_model(name):
+            raise PermissionDenied("this API key may not use that model")
+        return self.traffic.plan(name)
+
+    def _route(
+        self, actor: Actor, call: Call, plan: Plan, decode: Decoder, started: float, turn: _Turn
+    ) -> PredictionResult:
+        turn.plan = plan
+        champion = turn.served = self.served_version(actor, call.model, version=plan.champion)
+        decoded = decode(champion)
+        _check_context(decoded)
+        pseudonyms = [
+            self.writer.audit.pseudonym(s) if s else None for s in decoded.subject_ids or []
+        ]
+        variant, reason = routing.choose(plan, call.request_id, pseudonyms)
+        if variant == CANDIDATE:
+            candidate = self.served_version(actor, call.model, version=plan.candidate)
+            if plan.strategy == "blue-green" and not self._warm(plan, candidate):
+                variant, reason = CHAMPION, routing.WARMING
+            else:
+                return self._candidate_answers(
+                    actor, call, plan, candidate, decoded, decode, started, turn, reason
+                )
+        turn.routed = Routed(plan.id, CHAMPION, reason)
+        result = self._answer(actor, call, champion, decoded, started, turn.routed)
+        self._tally(plan, turn.routed, started)
+        if plan.strategy == "shadow":
+            candidate = self.served_version(actor, call.model, version=plan.candidate)
+            self._shadow(actor, call, plan, candidate, CANDIDATE, decoded, result)
+        return result
+
+    def _candidate_answers(
+        self,
+        actor: Actor,
+        call: Call,
+        plan: Plan,
+        candidate: ServedVersion,
+        decoded: Decoded,
+        decode: Decoder,
+        started: float,
+        turn: _Turn,
+        reason: str,
+    ) -> PredictionResult:
+        champion = turn.served
+        assert champion is not None
+        turn.routed, turn.served = Routed(plan.id, CANDIDATE, reason), candidate
+        try:
+            own = decoded if candidate.schema.names == champion.schema.names else decode(candidate)
+            result = self._answer(actor, call, candidate, own, started, turn.routed)
+        except (AuditUnavailable, PermissionDenied):
+            raise
+        except Exception as exc:  # the candidate failed: counted, and the champion answers
+            self._tally(plan, turn.routed, started, error=True)
+            slug = self.classify(exc)[1]
+            turn.routed = Routed(plan.id, CHAMPION, routing.FALLBACK, slug)
+            turn.served = champion
+            result = self._answer(actor, call, champion, decoded, started, turn.routed)
+            self._tally(plan, turn.routed, started)
+            return result
+        self._tally(plan, turn.routed, started)
+        self._shadow(actor, call, plan, champion, CHAMPION, own, result)
+        return result
+
+    def _warm(self, plan: Plan, candidate: ServedVersion) -> bool:
+        """Blue-green: True once this worker holds the candidate loaded; until then the
+        champion answers and the candidate is loaded off the request's path."""
+        if self.holds(candidate):
+            return True
+        assert self.traffic is not None
+        self.traffic.submit(plan, lambda: self._load_warm(candidate))
+        return False
+
+    def holds(self, served: ServedVersion) -> bool:
+        """Whether this worker has what answers for `served` loaded."""
+        key = (served.name, served.version, served.sha256)
+        return ((*key, ONNX) if served.compiled is not None else key) in self.estimators
+
+    def _load_warm(self, served: ServedVersion) -> None:
+        runner = self.runner(served)
+        if served.compiled is None:
+            self._input_schema(served, runner)
+
+    def _tally(self, plan: Plan, routed: Routed, started: float, error: bool = False) -> None:
+        assert self.traffic is not None
+        seconds = time.perf_counter() - started
+        self.traffic.count(plan, routed.variant, routed.reason, seconds, error)
+
+    def _shadow(
+        self,
+        actor: Actor,
+        call: Call,
+        plan: Plan,
+        other: ServedVersion,
+        variant: str,
+        decoded: Decoded,
+        answered: PredictionResult,
+    ) -> None:
+        """Have `other` score the same rows off the request's path (shadow rollouts; in
+        canary and A/B, the champion's view of what the candidate answered)."""
+        assert self.traffic is not None
+        self.traffic.submit(
+            plan, lambda: self._shadow_score(actor, call, plan, other, variant, decoded, answered)
+        )
+
+    def _shadow_score(
+        self,
+        actor: Actor,
+        call: Call,
+        plan: Plan,
+        other: ServedVersion,
+        variant: str,
+        decoded: Decoded,
+        answered: PredictionResult,
+    ) -> None:
+        assert self.traffic is not None
+        started = time.perf_counter()
+        shadow_routed = Routed(plan.id, variant, routing.SHADOW)
+        try:
+            with_proba = other.has_proba and decoded.want_proba and not actor.labels_only
+            runtime, (labels, proba), rows = self._run(other, decoded.table, with_proba)
+        except Exception as exc:
+            if variant == CANDIDATE:  # a failing shadow candidate counts as failing
+                self.traffic.count(
+                    plan, CANDIDATE, routing.SHADOW, time.perf_counter() - started, True
+                )
+            log.info("shadow scoring of %s failed: %s", call.request_id, type(exc).__name__)
+            return
+        if variant == CANDIDATE:
+            self.traffic.count(
+                plan, CANDIDATE, routing.SHADOW, time.perf_counter() - started, False
+            )
+        agreed = sum(_agree(a, b) for a, b in zip(labels, answered.predictions, strict=True))
+        self.traffic.compared(plan, len(labels), agreed)
+        shadow = replace(
+            answered,
+            version=other.version,
+            sha256=other.sha256,
+            predictions=labels,
+            probabilities=proba,
+            explanations=None,
+            runtime=runtime,
+            routed=shadow_routed,
+        )
+        event = _success_event(actor, call, decoded, other, rows, shadow, 0)
+        event.kind = "prediction.shadow"
+        assert event.details is not None
+        event.details |= {"agreed": agreed, "answered_by": answered.version}
+        self.writer.submit(event).add_done_callback(_log_unaudited_shadow)
+
     def _answer(
-        self, actor: Actor, call: Call, served: ServedVersion, decoded: Decoded, started: float
+        self,
+        actor: Actor,
+        call: Call,
+        served: ServedVersion,
+        decoded: Decoded,
+        started: float,
+        routed: Routed | None = None,
     ) -> PredictionResult:
         _check_context(decoded)
         if decoded.proba_required and actor.labels_only:
@@ -288,6 +465,7 @@ class Predictor:
             decoded,
             _explanations(self.estimator(served), served, rows) if decoded.explain else None,
             runtime,
+            routed,
         )
         latency_ms = int((time.perf_counter() - started) * 1000)
         self.writer.append(_success_event(actor, call, decoded, served, rows, result, latency_ms))
@@ -316,6 +494,7 @@ class Predictor:
         call: Call,
         error: BaseException,
         served: ServedVersion | None = None,
+        routed: Routed | None = None,
     ) -> None:
         """Record a call that was not answered (refused before or inside the core),
         without its body. Never raises: the caller is answering an error already."""
@@ -334,7 +513,9 @@ class Predictor:
             model_name=call.model,
             model_version=served.version if served else None,
             artifact_sha256=served.sha256 if served else None,
-            details={"reason": reason, "path": call.path} | _client_id(call),
+            details={"reason": reason, "path": call.path}
+            | _client_id(call)
+            | (routed.as_dict() if routed else {}),
         )
         try:
             self.writer.append(event)
@@ -348,6 +529,33 @@ class Predictor:
         metrics.PREDICTIONS.labels(served.name, version, endpoint, outcome).inc()
         metrics.PREDICTION_ROWS.labels(served.name, version, endpoint).inc(rows)
         metrics.LATENCY.labels(served.name, version, endpoint).observe(seconds)
+
+
+@dataclass
+class _Turn:
+    """How far a routed call got: for its refusal's record and its variant's tally."""
+
+    plan: Plan | None = None
+    served: ServedVersion | None = None
+    routed: Routed | None = None
+
+
+def _log_unaudited_shadow(done: Future[Any]) -> None:
+    """A shadow output whose record failed is lost with it (nobody was answered from
+    it); the log says so."""
+    error = done.exception()
+    if error is not None:
+        log.error("a shadow output could not be audited: %s", type(error).__name__)
+
+
+def _agree(a: Any, b: Any) -> bool:
+    """Two outputs agree when equal; numbers (regressions) when within 1 % of each other."""
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return bool(abs(float(a) - float(b)) <= 0.01 * max(abs(float(a)), abs(float(b))))
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
 
 
 def parse_selector(alias: str | None, version: str | None) -> tuple[str | None, int | None]:
@@ -463,7 +671,8 @@ def _success_event(
             "explained": result.explanations is not None,
             "runtime": result.runtime,
         }
-        | _client_id(call),
+        | _client_id(call)
+        | (result.routed.as_dict() if result.routed else {}),
     )
 
 

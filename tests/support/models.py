@@ -49,6 +49,29 @@ def unnamed_regressor() -> bytes:
     return sio.dumps(LinearRegression().fit(features[:, :3], features[:, 3]))
 
 
+COLOURS = ("red", "green", "blue")
+COLOUR_FEATURES = [{"name": "colour", "dtype": "string"}, {"name": "x", "dtype": "float64"}]
+
+
+@cache
+def colour_classifier(strict: bool = False) -> bytes:
+    """A classifier of (colour, x); `strict` refuses a colour it was not fitted on
+    (OneHotEncoder(handle_unknown="error")), so it fails on those rows."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"colour": rng.choice(COLOURS, 300), "x": rng.normal(size=300)})
+    target = ((frame["colour"] == "red") ^ (frame["x"] > 0)).astype(int)
+    encode = ColumnTransformer(
+        [("colour", OneHotEncoder(handle_unknown="error" if strict else "ignore"), ["colour"])],
+        remainder="passthrough",
+    )
+    return sio.dumps(make_pipeline(encode, LogisticRegression()).fit(frame, target))
+
+
 @cache
 def cancer_forest() -> bytes:
     """RandomForest(100) on breast cancer: the compiled-inference benchmark's forest."""

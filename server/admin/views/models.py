@@ -75,8 +75,9 @@ def promote(name: str) -> ResponseReturnValue:
         raise InvalidInput("choose a version", [FieldError("version", "is required")])
     cofre = services()
     with cofre.write() as session:
-        cofre.registry.set_alias(session, current_actor(), name, target, alias)
-    return redirect(url_for("admin_models.model", name=name, done="promoted"), 303)
+        moved = cofre.promotions.set_alias(session, current_actor(), name, target, alias)
+    done = "requested" if moved.pending else "promoted"
+    return redirect(url_for("admin_models.model", name=name, done=done), 303)
 
 
 @blueprint.get("/models/<path:name>/rollback")
@@ -147,6 +148,7 @@ def publish() -> ResponseReturnValue:
         runtime=request.form.get("runtime", "auto"),
         allow_duplicate=request.form.get("allow_duplicate") == "on",
     )
+    cofre.promotions.check_publish_aliases(publish_request.aliases)
     prepared = cofre.registry.prepare(current_actor(), publish_request)  # before the lock
     with cofre.write() as session:
         created = cofre.registry.publish(session, current_actor(), prepared)

@@ -52,6 +52,8 @@ def encode(result: PredictionResult) -> dict[str, Any]:
         answer["probabilities"] = result.probabilities
     if result.explanations is not None:
         answer["explanations"] = result.explanations
+    if result.routed is not None:
+        answer["rollout"] = result.routed.as_dict()
     return answer
 
 

@@ -369,13 +369,25 @@ def encode(result: PredictionResult) -> tuple[bytes, int | None]:
                 "request_id": result.request_id,
                 "sha256": result.sha256,
                 "runtime": result.runtime,
-            },
+            }
+            | _rollout_parameters(result),
             "outputs": outputs,
         }
     ).encode()
     if not chunks:
         return header, None
     return header + b"".join(chunks), len(header)
+
+
+def _rollout_parameters(result: PredictionResult) -> dict[str, Any]:
+    """During a rollout, which variant answered and why (V2 parameters are scalars)."""
+    if result.routed is None:
+        return {}
+    return {
+        "rollout": result.routed.rollout,
+        "rollout_variant": result.routed.variant,
+        "rollout_reason": result.routed.reason,
+    }
 
 
 def _output(name: str, array: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes | None]:

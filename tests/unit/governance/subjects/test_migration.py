@@ -13,7 +13,16 @@ import governance.records  # noqa: F401  (every table on the metadata)
 from governance.db import Base
 from server.container import Container
 
-OURS = {"subject_holds", "decision_reviews", "audit_data_keys", "model_versions", "feedback_labels"}
+OURS = {
+    "subject_holds",
+    "decision_reviews",
+    "audit_data_keys",
+    "model_versions",
+    "feedback_labels",
+    "rollouts",
+    "rollout_tallies",
+    "promotion_requests",
+}
 
 
 def _table_of(diff: Any) -> str | None:

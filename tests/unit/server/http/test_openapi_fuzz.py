@@ -46,6 +46,8 @@ SEMANTIC = {
     "POST /api/v1/predictions/{request_id}/feedback",
     # a rule's method must fit its kind (a drift method, a metric)
     "POST /api/v1/models/{name}/alert-rules",
+    # the candidate must be another version than the champion, the plan fit its strategy
+    "PUT /api/v1/models/{name}/rollout",
 }
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

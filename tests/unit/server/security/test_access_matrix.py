@@ -211,6 +211,35 @@ def test_feedback_is_for_predictors_and_admins(
     assert answered == expected
 
 
+def test_rollouts_are_for_publishers_and_admins(
+    app: Flask, api_key: Callable[..., dict[str, str]]
+) -> None:
+    """The rollout routes, with their real views: publisher and admin reach them (model
+    "x" does not exist: 404); everybody else, and a publisher key limited to another
+    model, is stopped by the guard."""
+    permissions = {
+        ("GET", "/api/v1/models/<name>/rollout"): "model:metrics",
+        ("PUT", "/api/v1/models/<name>/rollout"): "rollout:manage",
+        ("POST", "/api/v1/models/<name>/rollout/promote"): "rollout:manage",
+        ("POST", "/api/v1/models/<name>/rollout/abort"): "rollout:manage",
+    }
+    rules = {(m, r.rule): r.endpoint for r in app.url_map.iter_rules() for m in r.methods or ()}
+    assert {k: declared_permission(app, rules[k]) for k in permissions} == permissions
+    client = app.test_client()
+    expected = {ANONYMOUS: 401, "admin": 404, "publisher": 404, "predictor": 403, "auditor": 403}
+    expected["metrics"] = 403
+    headers = {c: {} if c == ANONYMOUS else api_key(c) for c in expected}
+    headers["scoped"], expected["scoped"] = api_key("publisher", models=["other"]), 403
+    for method, rule in permissions:
+        url = rule.replace("<name>", "x")
+        body = {"reason": "test"} if url.endswith("abort") else {"candidate": 2, "strategy": "ab"}
+        answered = {
+            caller: client.open(url, method=method, json=body, headers=h).status_code
+            for caller, h in headers.items()
+        }
+        assert answered == expected, (method, rule)
+
+
 def test_a_metrics_key_scrapes_metrics_and_does_nothing_else(
     app: Flask, calls: list[str], api_key: Callable[..., dict[str, str]]
 ) -> None:
