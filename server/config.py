@@ -80,6 +80,9 @@ class Settings:
     review_due_days: int = 15
     controller_name: str = ""
     controller_contact: str = ""
+    # Supply chain: refuse to publish or load a version without a signature by a
+    # trusted signer (`cofre signers add`). The Ansible role turns it on.
+    require_signed_models: bool = False
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:

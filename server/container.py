@@ -29,6 +29,8 @@ from governance.crypto.keyring import KeyRing
 from governance.db import make_engine, make_session_factory, read_session, write_transaction
 from governance.monitoring.feedback import Feedback, FeedbackSource
 from governance.operations.jobs import JobHistory
+from governance.provenance.service import Provenance
+from governance.provenance.signers import Signers
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.service import Registry
 from governance.retraining.service import Retraining
@@ -79,7 +81,16 @@ class Container:
             ArtifactStore(self.settings.artifact_dir, self.keyring),
             self.audit,
             default_retention_days=self.settings.retention_days,
+            provenance=self.provenance,
         )
+
+    @cached_property
+    def signers(self) -> Signers:
+        return Signers(self.audit, self.keyring)
+
+    @cached_property
+    def provenance(self) -> Provenance:
+        return Provenance(self.signers, self.audit, self.settings.require_signed_models)
 
     @cached_property
     def accounts(self) -> Accounts:

@@ -60,13 +60,15 @@ def _keys(container: Container) -> str:
 
 
 def _models(container: Container) -> str:
-    """Every aliased version's artifact exists and its data key opens (no full load)."""
+    """Every aliased version's artifact exists, its data key opens and its signature
+    still verifies (no full load)."""
     count = 0
     with container.read() as session:
         for model in container.registry.models(session):
             for alias in model.aliases:
                 version = container.registry.resolve(session, model.name, alias=alias.name)
                 container.registry.check_artifact(version)
+                container.registry.verify_provenance(session, version)
                 count += 1
     return f"{count} aliased versions loadable"
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from governance.accounts.records import ApiKey, User
 from governance.operations.records import JobRun
+from governance.provenance.records import TrustedSigner
 from governance.registry.records import AliasHistory, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
 from governance.subjects.erasure import Erasure, SubjectStatus
@@ -52,6 +53,30 @@ def version_detail(version: ModelVersion) -> dict[str, Any]:
             "retention_days": version.retention_days,
             "recipients": version.recipients,
         },
+        "signature": _signature(version),
+    }
+
+
+def _signature(version: ModelVersion) -> dict[str, Any] | None:
+    """Who signed the version, as verified at publish (it is verified again at load)."""
+    signed = getattr(version, "signature", None)
+    if signed is None:
+        return None
+    return {
+        "signer": signed.signer,
+        "fingerprint": signed.fingerprint,
+        "format": signed.format,
+        "verified_at": signed.verified_at.isoformat(),
+    }
+
+
+def signer_summary(signer: TrustedSigner) -> dict[str, Any]:
+    return {
+        "name": signer.name,
+        "kind": signer.kind,
+        "fingerprint": signer.fingerprint,
+        "added_by": signer.added_by,
+        "added_at": signer.added_at.isoformat(),
     }
 
 

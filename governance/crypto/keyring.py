@@ -7,6 +7,7 @@ Layout of `COFRE_KEY_DIR` (directory 0700, every file 0600):
   audit-signing.key   Ed25519 private key that signs audit checkpoints
   session.key         signs admin session cookies
   backup.key          encrypts backup archives (kept here, never inside a backup)
+  provenance.key      seals the rows of trusted signers (governance/provenance)
 Only data keys wrapped by a KEK ever reach the database; KEKs never leave this
 directory (and backups never contain it).
 """
@@ -28,7 +29,13 @@ from governance.errors import IntegrityError, KeyUnavailable, NotInitialised
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
-NAMED_SECRETS = ("pseudonym.key", "audit-signing.key", "session.key", "backup.key")
+NAMED_SECRETS = (
+    "pseudonym.key",
+    "audit-signing.key",
+    "session.key",
+    "backup.key",
+    "provenance.key",
+)
 _WRAP_LABEL = b"cofre-wrapped-data-key\x00"
 
 

@@ -6,13 +6,14 @@ there, so a version, an alias move and their records commit together.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from governance.accounts.actor import Actor
 from governance.audit.service import AuditEvent, AuditLog
@@ -20,6 +21,7 @@ from governance.clock import utcnow
 from governance.crypto.keyring import WrappedKey
 from governance.db import undo_on_rollback
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound
+from governance.provenance.service import Provenance, SignatureCheck
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
@@ -67,17 +69,23 @@ class PublishRequest:
     features: list[dict[str, str]] | None = None  # optional declared schema
     allow_missing: bool = False
     aliases: list[str] = field(default_factory=list)
+    signature: bytes | None = None  # a detached model-signing signature of `artifact`
 
 
 class Registry:
     """Registry use cases over an artifact store and the audit log."""
 
     def __init__(
-        self, store: ArtifactStore, audit: AuditLog, default_retention_days: int = 365
+        self,
+        store: ArtifactStore,
+        audit: AuditLog,
+        default_retention_days: int = 365,
+        provenance: Provenance | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
         self.default_retention_days = default_retention_days
+        self.provenance = provenance
 
     # -- publish -------------------------------------------------------------------
     def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
@@ -87,6 +95,7 @@ class Registry:
             raise InvalidInput("the model card is incomplete", problems)
         facts = describe(request.artifact)
         features = feature_schema(facts, request.features)
+        signed = self._check_signature(session, request)
         model = self._model_for_publish(session, request.name)
         version = 1 + max((v.version for v in model.versions), default=0)
         file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
@@ -97,6 +106,8 @@ class Registry:
             record = self._add_version(
                 session, actor, model, version, request, facts, features, (file_name, sha, wrapped)
             )
+            if signed is not None and self.provenance is not None:
+                self.provenance.record(session, actor, record, signed)
             for alias in request.aliases:
                 self.set_alias(session, actor, request.name, version, alias)
             session.flush()
@@ -105,6 +116,12 @@ class Registry:
                 f"model {request.name!r} got another version at the same time; retry"
             ) from None
         return record
+
+    def _check_signature(self, session: Session, request: PublishRequest) -> SignatureCheck | None:
+        if self.provenance is None:
+            return None
+        sha = hashlib.sha256(request.artifact).hexdigest()
+        return self.provenance.check_publish(session, sha, request.signature)
 
     def _model_for_publish(self, session: Session, name: str) -> RegisteredModel:
         model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
@@ -230,8 +247,19 @@ class Registry:
         )
 
     def load_estimator(self, version: ModelVersion) -> Any:
-        """Decrypt in memory, check the hash, load with trusted types only."""
+        """Check its signature, decrypt in memory, check the hash, load with trusted
+        types only."""
+        session = object_session(version)
+        if session is not None:
+            self.verify_provenance(session, version)
         return load_trusted(self.load_plaintext(version))
+
+    def verify_provenance(self, session: Session, version: ModelVersion) -> str | None:
+        """Before any load: the signer still vouching for `version` (None if unsigned
+        and allowed); IntegrityError when its signature no longer verifies."""
+        if self.provenance is None:
+            return None
+        return self.provenance.verify_for_load(session, version)
 
     # -- aliases ------------------------------------------------------------------------
     def set_alias(

@@ -108,6 +108,7 @@ def _register() -> None:
         retrain,
         reviews,
         serve,
+        signers,
         subjects,
         users,
     )
@@ -128,6 +129,7 @@ def _register() -> None:
         reviews,
         compliance,
         feedback,
+        signers,
     ):
         for command in module.commands:
             cli.add_command(command)

@@ -1,4 +1,4 @@
-"""`cofre models`: publish, list, show, alias (promote) and roll back."""
+"""`cofre models`: publish, sign, list, show, alias (promote) and roll back."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from governance.provenance import signatures
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
@@ -48,6 +49,12 @@ def models() -> None:
 )
 @click.option("--allow-missing", is_flag=True, help="Accept NaN/null inputs for this version.")
 @click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version.")
+@click.option(
+    "--signature",
+    "signature_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The file's detached signature (`cofre models sign`), checked against trusted signers.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def publish(
@@ -64,6 +71,7 @@ def publish(
     features_file: Path | None,
     allow_missing: bool,
     aliases: tuple[str, ...],
+    signature_file: Path | None,
     as_json: bool,
 ) -> None:
     """Publish a skops FILE as the next version of model NAME."""
@@ -83,6 +91,7 @@ def publish(
         features=_features(features_file),
         allow_missing=allow_missing,
         aliases=list(aliases),
+        signature=signature_file.read_bytes() if signature_file else None,
     )
     cofre = state.services
     with cofre.write() as session:
@@ -92,6 +101,23 @@ def publish(
         emit_json(detail)
         return
     click.echo(f"published {name} version {detail['version']} sha256={detail['sha256']}")
+
+
+@models.command("sign")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM EC private key (P-256, P-384 or P-521) of the signer.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default FILE.sig.")
+def sign(file: Path, key_file: Path, out: Path | None) -> None:
+    """Sign FILE offline (OpenSSF model-signing format); no appliance needed."""
+    target = out or file.with_name(file.name + ".sig")
+    signatures.sign_file(file, key_file, target)
+    click.echo(f"signed {file.name} -> {target}")
 
 
 def _features(path: Path | None) -> list[dict[str, str]] | None:

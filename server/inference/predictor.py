@@ -196,6 +196,11 @@ class Predictor:
         return replace(served.schema, named=False) if takes_arrays else served.schema
 
     def _load(self, served: ServedVersion) -> Any:
+        # Who vouches for the version is checked again at every load, before any byte
+        # is deserialised: a signer removed since publishing stops it loading here.
+        with read_session(self.sessions) as session:
+            record = self.registry.resolve(session, served.name, version=served.version)
+            self.registry.verify_provenance(session, record)
         plaintext = self.registry.store.get(
             served.name,
             served.version,

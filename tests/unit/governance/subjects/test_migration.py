@@ -1,4 +1,4 @@
-"""The branch migrations (0400_subjects, 0510_feedback) build exactly what the ORM
+"""The branch migrations (0400_subjects, 0510_feedback, 0600_supply) build exactly what the ORM
 classes declare (their tables, the audit data keys' new columns and indexes, the model
 card's new columns)."""
 
@@ -13,7 +13,15 @@ import governance.records  # noqa: F401  (every table on the metadata)
 from governance.db import Base
 from server.container import Container
 
-OURS = {"subject_holds", "decision_reviews", "audit_data_keys", "model_versions", "feedback_labels"}
+OURS = {
+    "subject_holds",
+    "decision_reviews",
+    "audit_data_keys",
+    "model_versions",
+    "feedback_labels",
+    "trusted_signers",
+    "model_version_signatures",
+}
 
 
 def _table_of(diff: Any) -> str | None:
