@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Any, cast
 
@@ -51,6 +52,18 @@ def sign_file(artifact: Path, private_key: Path, out: Path) -> None:
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"{private_key} is not a usable EC private key: {exc}") from None
     config.sign(artifact, out)
+
+
+def sign_bytes(artifact: bytes, private_key_pem: bytes) -> bytes:
+    """The signature of `artifact`, made as `sign_file` makes it: model-signing reads
+    files, so both pass through a private temporary directory, removed at once. For
+    artifacts that are not secret (the demo models, made from public data sets)."""
+    with tempfile.TemporaryDirectory(prefix="cofre-sign-") as scratch:
+        root = Path(scratch)
+        (root / "model.skops").write_bytes(artifact)
+        (root / "signer.key").write_bytes(private_key_pem)
+        sign_file(root / "model.skops", root / "signer.key", root / "model.sig")
+        return (root / "model.sig").read_bytes()
 
 
 def fingerprint(public_key_pem: bytes) -> str:

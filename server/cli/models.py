@@ -185,6 +185,12 @@ def _print_show(data: dict[str, Any]) -> None:
         click.echo(f"  sha256 {version['sha256']}  sklearn {version['sklearn_version']}")
         click.echo(f"  estimator {version['estimator']}  proba={version['has_proba']}")
         click.echo(f"  published by {version['published_by']} at {version['published_at']}")
+        signed = version.get("signature")
+        click.echo(
+            f"  signed by {signed['signer']} (key {signed['fingerprint'][:16]})"
+            if signed
+            else "  unsigned"
+        )
         click.echo(
             f"  purpose: {card['purpose']}  legal basis: {card['legal_basis']}  "
             f"decision: {card['decision_mode']}  retention: {card['retention_days']} days"

@@ -138,6 +138,7 @@ def publish() -> ResponseReturnValue:
         artifact=upload.read(),
         card=forms.model_card(request.form),
         aliases=[alias] if alias else [],
+        signature=forms.optional_upload(request.files, "signature"),
     )
     with cofre.write() as session:
         created = cofre.registry.publish(session, current_actor(), publish_request)
