@@ -46,6 +46,11 @@ class BackupEntry:
     def verified(self) -> bool:
         return bool(self.state.get("verification", {}).get("ok"))
 
+    @property
+    def drilled(self) -> bool:
+        """Its latest restore drill passed."""
+        return bool(self.state.get("drill", {}).get("ok"))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

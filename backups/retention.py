@@ -1,8 +1,10 @@
 """Retention: which backups to keep, N daily, N weekly, N monthly (grandfather-father-son).
 
-Pure selection over (id, time, verified); the service deletes the rest. The
-newest verified backup is always kept, whatever the counts say, so pruning can
-never leave the appliance without a backup known to restore.
+Pure selection over (id, time, verified, drilled); the service deletes the rest.
+The newest verified backup and the newest drilled one (restored and proven by a
+restore drill) are always kept, whatever the counts say, so pruning can never
+leave the appliance without a backup known to restore, nor throw away the only
+one that was shown to.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Candidate:
     id: str
     created_at: datetime
     verified: bool
+    drilled: bool = False  # its latest restore drill passed
 
 
 def to_keep(backups: Sequence[Candidate], policy: Policy) -> set[str]:
@@ -35,9 +38,10 @@ def to_keep(backups: Sequence[Candidate], policy: Policy) -> set[str]:
     keep |= _newest_per(
         newest_first, policy.monthly, lambda b: (b.created_at.year, b.created_at.month)
     )
-    verified = next((b for b in newest_first if b.verified), None)
-    if verified is not None:
-        keep.add(verified.id)
+    for proven in (lambda b: b.verified, lambda b: b.drilled):
+        newest = next((b for b in newest_first if proven(b)), None)
+        if newest is not None:
+            keep.add(newest.id)
     return keep
 
 

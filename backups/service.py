@@ -411,7 +411,7 @@ class Backups:
         """Delete what retention does not keep (here and in the mirror); return the ids."""
         with self.catalog.locked(exclusive=not dry_run):
             entries = self.catalog.entries()
-            candidates = [Candidate(e.id, e.created_at, e.verified) for e in entries]
+            candidates = [Candidate(e.id, e.created_at, e.verified, e.drilled) for e in entries]
             keep = to_keep(candidates, self.config.policy)
             doomed = [e.id for e in entries if e.id not in keep]
             if dry_run:

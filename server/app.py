@@ -6,13 +6,12 @@ reads. Those happen in `cofre init`, on first use, or after fork.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, Response
 
-from server import errors, logging
+from server import errors, logging, request_ids, routing
 from server.config import Settings, load_settings
 from server.container import Container
 from server.extension import EXTENSION
@@ -29,8 +28,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.request_class = InMemoryUploadRequest
     app.json = StrictJSONProvider(app)
     _configure_flask(app, settings)
+    routing.register(app)  # before the blueprints: ids are ASCII digits in range
     app.extensions[EXTENSION] = Container(settings)
-    app.before_request(_assign_request_id)
+    app.before_request(request_ids.assign)
     app.before_request(load_session_actor)  # sets g.session_actor for the guard
     app.before_request(guard)
     app.after_request(_stamp_response)
@@ -96,12 +96,8 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
 
-def _assign_request_id() -> None:
-    g.request_id = uuid.uuid4().hex
-
-
 def _stamp_response(response: Response) -> Response:
-    response.headers["X-Request-ID"] = g.get("request_id", "")
+    request_ids.stamp(response)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response

@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from governance import errors as domain
 from governance.accounts.actor import Actor
 from governance.audit.service import AuditEvent
+from server import request_ids
 
 log = logging.getLogger("cofre.errors")
 PROBLEM_TYPE = "urn:cofre:problem:"
@@ -231,8 +232,14 @@ def _refusal_event(actor: Actor, status: int, reason: str) -> AuditEvent:
         endpoint=_endpoint_family(),
         request_id=g.get("request_id"),
         model_name=model if isinstance(model, str) else None,
-        details={"reason": reason, "method": request.method, "path": request.path[:_PATH_LIMIT]},
+        details=_refusal_details(reason),
     )
+
+
+def _refusal_details(reason: str) -> dict[str, str]:
+    details = {"reason": reason, "method": request.method, "path": request.path[:_PATH_LIMIT]}
+    theirs = request_ids.client_request_id()
+    return details | ({request_ids.DETAIL: theirs} if theirs else {})
 
 
 def _endpoint_family() -> str:

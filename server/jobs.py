@@ -26,6 +26,7 @@ from flask import Flask
 from governance.accounts.actor import SYSTEM
 from governance.clock import utcnow
 from governance.errors import CofreError, FieldError, InvalidInput
+from governance.identifiers import parse_id, parse_number
 from governance.operations.jobs import (
     BACKUP_JOB,
     CHECKPOINT_JOB,
@@ -79,7 +80,7 @@ def _crontab_weekdays(field: str) -> str:
             part, step = part.split("/", 1)
             step = "/" + step
         low, _, high = part.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
+        if parse_number(low) is None or (high and parse_number(high) is None):
             parts.append(part + step)
         elif high and int(low) == 0 and int(high) != 0:
             parts += (
@@ -154,8 +155,9 @@ def job_work(container: Container, name: str) -> Callable[[Container], str]:
     for spec in standard_jobs(container.settings):
         if spec.name == name:
             return spec.work
-    if name.startswith(RETRAIN_PREFIX) and name[len(RETRAIN_PREFIX) :].isdigit():
-        return retrain_work(int(name[len(RETRAIN_PREFIX) :]))
+    plan_id = parse_id(name.removeprefix(RETRAIN_PREFIX))
+    if name.startswith(RETRAIN_PREFIX) and plan_id is not None:
+        return retrain_work(plan_id)
     raise InvalidInput(
         f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention "
         "or retrain:<plan id>"
@@ -173,14 +175,17 @@ def run_recorded(
     *,
     scheduled: bool = False,
     stop: threading.Event | None = None,
+    retries: int | None = None,
 ) -> RunEnd:
-    """Run `work` in an app context with retries; record the run; never raise."""
+    """Run `work` in an app context with retries (the configured number unless
+    `retries` says otherwise); record the run; never raise."""
     with app.app_context():
         container: Container = app.extensions[EXTENSION]
         settings = container.settings
         fired = utcnow().replace(microsecond=0) if scheduled else None
         run_id = _open_run(container, name, fired)
-        end = _attempts(container, name, work, settings, stop or threading.Event())
+        allowed = settings.job_retries if retries is None else retries
+        end = _attempts(container, name, work, allowed, settings, stop or threading.Event())
         _close_run(container, run_id, end)
         return end
 
@@ -189,6 +194,7 @@ def _attempts(
     container: Container,
     name: str,
     work: Callable[[Container], str],
+    retries: int,
     settings: Settings,
     stop: threading.Event,
 ) -> RunEnd:
@@ -199,7 +205,7 @@ def _attempts(
             message = work(container)
         except Exception as exc:  # a job's failure is data, never the scheduler's death
             reason = exc.detail if isinstance(exc, CofreError) else f"{type(exc).__name__}: {exc}"
-            if attempt > settings.job_retries or stop.is_set():
+            if attempt > retries or stop.is_set():
                 log.error("job %s failed after %d attempt(s): %s", name, attempt, reason)
                 return RunEnd("failed", reason, attempt)
             log.warning("job %s attempt %d failed, retrying: %s", name, attempt, reason)
@@ -235,7 +241,7 @@ def job_table(container: Container) -> list[dict[str, Any]]:
     with container.read() as session:
         specs += [
             (f"{RETRAIN_PREFIX}{p.id}", p.schedule)
-            for p in container.retraining.plans(session)
+            for p in container.retraining.plans(session, SYSTEM)
             if p.enabled
         ]
         rows = []

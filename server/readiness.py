@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from governance.accounts.actor import SYSTEM
 from governance.errors import CofreError
 from governance.migrations import current_revision, head_revision
 from governance.operations.jobs import BACKUP_JOB, CHECKPOINT_JOB, DRILL_JOB
@@ -60,11 +61,11 @@ def _keys(container: Container) -> str:
 
 
 def _models(container: Container) -> str:
-    """Every aliased version's artifact exists, its data key opens and its signature
-    still verifies (no full load)."""
+    """Every aliased version's artifact authenticates and its signature still verifies
+    (no estimator is loaded)."""
     count = 0
     with container.read() as session:
-        for model in container.registry.models(session):
+        for model in container.registry.models(session, SYSTEM):
             for alias in model.aliases:
                 version = container.registry.resolve(session, model.name, alias=alias.name)
                 container.registry.check_artifact(version)

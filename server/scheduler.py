@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from governance.accounts.actor import SYSTEM
 from governance.errors import InvalidInput
 from governance.operations.jobs import RETRAIN_PREFIX
 from server.config import Settings
@@ -191,7 +192,7 @@ class Scheduler:
             with self.container.read() as session:
                 wanted = {
                     f"{RETRAIN_PREFIX}{p.id}": p.schedule
-                    for p in self.container.retraining.plans(session)
+                    for p in self.container.retraining.plans(session, SYSTEM)
                     if p.enabled
                 }
         except Exception:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from governance.errors import PermissionDenied
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -18,6 +20,12 @@ class Actor:
 
     def may_use_model(self, model_name: str) -> bool:
         return self.models is None or model_name in self.models
+
+    def check_model(self, model_name: str) -> None:
+        """PermissionDenied unless this actor may act on `model_name`. Services call it,
+        so the scope holds on every door (API, pages, CLI, scheduler)."""
+        if not self.may_use_model(model_name):
+            raise PermissionDenied("this API key is limited to other models")
 
 
 SYSTEM = Actor(type="system", id="system", role="admin", name="cofre")

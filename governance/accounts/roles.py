@@ -16,6 +16,8 @@ class Role(StrEnum):
     PUBLISHER = "publisher"
     PREDICTOR = "predictor"
     AUDITOR = "auditor"
+    # A Prometheus scraper's credential: /metrics (and /readyz's details), nothing else.
+    METRICS = "metrics"
 
 
 PERMISSIONS: dict[str, str] = {
@@ -57,6 +59,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "compliance:read",
         }
     ),
+    Role.METRICS: frozenset({"metrics:read"}),
 }
 
 

@@ -30,6 +30,7 @@ from governance.accounts.roles import Role, parse_role
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import utcnow
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound, Unauthenticated
+from governance.identifiers import parse_id
 
 MIN_PASSWORD_LENGTH = 12
 _USERNAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$")
@@ -220,8 +221,9 @@ class Accounts:
         would otherwise be taken for an id.
         """
         key = session.scalars(select(ApiKey).where(ApiKey.prefix == key_ref)).first()
-        if key is None and key_ref.isdigit():
-            key = session.get(ApiKey, int(key_ref))
+        key_id = parse_id(key_ref)
+        if key is None and key_id is not None:
+            key = session.get(ApiKey, key_id)
         if key is None:
             raise NotFound(f"no API key {key_ref!r}")
         if key.revoked_at is not None:

@@ -15,8 +15,10 @@ from sqlalchemy import ColumnElement, String, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from governance.accounts.actor import Actor
 from governance.accounts.records import ApiKey, User
 from governance.audit.records import AuditRecord
+from governance.audit.scope import check_readable, visible_to
 from governance.errors import NotFound
 
 EXPORT_LIMIT = 10_000
@@ -55,8 +57,11 @@ class AuditPage:
 class AuditSearch:
     """Read-only queries over the audit records (the chain is never written here)."""
 
-    def page(self, session: Session, query: AuditQuery, page: int, per_page: int) -> AuditPage:
-        stmt = self._filtered(session, query)
+    def page(
+        self, session: Session, actor: Actor, query: AuditQuery, page: int, per_page: int
+    ) -> AuditPage:
+        """One page of the records `query` finds among those `actor` may read."""
+        stmt = self._filtered(session, query).where(*visible_to(actor))
         total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
         pages = max(1, -(-total // per_page))
         page = min(max(1, page), pages)
@@ -67,16 +72,19 @@ class AuditSearch:
         return AuditPage(records, total, page, per_page)
 
     def matching(
-        self, session: Session, query: AuditQuery, limit: int = EXPORT_LIMIT
+        self, session: Session, actor: Actor, query: AuditQuery, limit: int = EXPORT_LIMIT
     ) -> list[AuditRecord]:
-        """Every record the query finds, oldest first, at most `limit` (for exports)."""
-        stmt = self._filtered(session, query).order_by(AuditRecord.seq).limit(limit)
+        """Every record the query finds that `actor` may read, oldest first, at most
+        `limit` (for exports)."""
+        stmt = self._filtered(session, query).where(*visible_to(actor))
+        stmt = stmt.order_by(AuditRecord.seq).limit(limit)
         return [r for r in session.scalars(stmt) if _subject_matches(r, query.subject)]
 
-    def record(self, session: Session, seq: int) -> AuditRecord:
+    def record(self, session: Session, actor: Actor, seq: int) -> AuditRecord:
         record = session.get(AuditRecord, seq)
         if record is None:
             raise NotFound(f"no audit record {seq}")
+        check_readable(actor, record)
         return record
 
     def last_seq(self, session: Session) -> int:

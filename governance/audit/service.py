@@ -29,12 +29,13 @@ from governance.accounts.actor import Actor
 from governance.audit.chain import GENESIS, canonical_bytes, fields_of, plain_bytes, record_hash
 from governance.audit.keyscopes import KeyScope, scope_at
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
+from governance.audit.scope import may_read, visible_to
 from governance.clock import isoformat, utcnow
 from governance.crypto import signing
 from governance.crypto.envelope import new_data_key, open_sealed, seal
 from governance.crypto.keyring import KeyRing, WrappedKey
 from governance.db import undo_on_rollback
-from governance.errors import KeyUnavailable, NotFound
+from governance.errors import KeyUnavailable, NotFound, PermissionDenied
 
 CHECKPOINT_FORMAT = "cofre-checkpoint-1"
 # The scope of the keys sealing rows about no one in particular (pseudonyms are hex).
@@ -304,7 +305,8 @@ class AuditLog:
         )
 
     # -- reading -------------------------------------------------------------------
-    def by_request(self, session: Session, request_id: str) -> list[AuditRecord]:
+    def by_request(self, session: Session, actor: Actor, request_id: str) -> list[AuditRecord]:
+        """The records of one request; PermissionDenied when `actor` may read none."""
         stmt = (
             select(AuditRecord)
             .where(AuditRecord.request_id == request_id)
@@ -313,13 +315,19 @@ class AuditLog:
         records = list(session.scalars(stmt))
         if not records:
             raise NotFound(f"no audit record for request {request_id}")
-        return records
+        readable = [r for r in records if may_read(actor, r)]
+        if not readable:
+            raise PermissionDenied("this caller is limited to other models")
+        return readable
 
-    def by_subject(self, session: Session, subject_id: str) -> list[AuditRecord]:
-        """Records whose subjects include this person (matched through the pseudonym)."""
+    def by_subject(self, session: Session, actor: Actor, subject_id: str) -> list[AuditRecord]:
+        """Records whose subjects include this person (matched through the pseudonym),
+        among those `actor` may read."""
         pseudonym = self.pseudonym(subject_id)
         candidates = session.scalars(
-            select(AuditRecord).where(AuditRecord.subjects.is_not(None)).order_by(AuditRecord.seq)
+            select(AuditRecord)
+            .where(AuditRecord.subjects.is_not(None), *visible_to(actor))
+            .order_by(AuditRecord.seq)
         )
         return [r for r in candidates if pseudonym in (r.subjects or [])]
 

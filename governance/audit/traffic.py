@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.accounts.actor import Actor
 from governance.audit.records import AuditRecord
+from governance.audit.scope import visible_to
 from governance.clock import isoformat
 
 PREDICTION = "prediction"
@@ -57,12 +59,15 @@ class Series:
         return percentile(self.latencies, 95)
 
 
-def traffic(session: Session, now: datetime, window: timedelta, buckets: int) -> list[Series]:
-    """Series per (model, version) of prediction records in [now - window, now)."""
+def traffic(
+    session: Session, actor: Actor, now: datetime, window: timedelta, buckets: int
+) -> list[Series]:
+    """Series per (model, version) of prediction records in [now - window, now), of
+    the models `actor` may see."""
     start = now - window
     width = window / buckets
     found: dict[tuple[str, int | None], Series] = {}
-    for at, name, version, outcome, details in _records(session, start, now):
+    for at, name, version, outcome, details in _records(session, actor, start, now):
         key = (name or "?", version)
         if key not in found:
             found[key] = Series(
@@ -73,7 +78,9 @@ def traffic(session: Session, now: datetime, window: timedelta, buckets: int) ->
     return [found[key] for key in sorted(found, key=lambda k: (k[0], k[1] or 0))]
 
 
-def _records(session: Session, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+def _records(
+    session: Session, actor: Actor, start: datetime, end: datetime
+) -> list[tuple[Any, ...]]:
     stmt = select(
         AuditRecord.at,
         AuditRecord.model_name,
@@ -84,6 +91,7 @@ def _records(session: Session, start: datetime, end: datetime) -> list[tuple[Any
         AuditRecord.kind == PREDICTION,
         AuditRecord.at >= isoformat(start),
         AuditRecord.at < isoformat(end),
+        *visible_to(actor),
     )
     return [tuple(row) for row in session.execute(stmt.execution_options(yield_per=5000))]
 

@@ -9,7 +9,9 @@ leaves a half-written artifact under a real name.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import threading
 from pathlib import Path
 
 from governance.crypto.envelope import new_data_key, open_sealed, seal
@@ -26,12 +28,21 @@ def key_context(name: str, version: int, sha256: str) -> str:
     return f"artifact:{name}:{version}:{sha256}"
 
 
+# What `check` remembers of a file it authenticated: (device, inode, size, mtime,
+# ctime) and the record it was checked against. Any write to the file changes its
+# ctime, which (unlike mtime) cannot be set back by its owner.
+_Identity = tuple[int, int, int, int, int, str, int, str, str, bytes]
+MAX_REMEMBERED = 4096
+
+
 class ArtifactStore:
     """Puts and gets encrypted artifacts under one directory."""
 
     def __init__(self, directory: Path, keyring: KeyRing) -> None:
         self.directory = Path(directory)
         self.keyring = keyring
+        self._authenticated: dict[str, _Identity] = {}
+        self._lock = threading.Lock()
 
     def put(self, name: str, version: int, plaintext: bytes) -> tuple[str, str, WrappedKey]:
         """Encrypt and store; return (file name, plaintext sha256, wrapped data key)."""
@@ -69,13 +80,34 @@ class ArtifactStore:
     def check(
         self, name: str, version: int, sha256: str, file_name: str, wrapped: WrappedKey
     ) -> None:
+        """Authenticate the stored artifact as `get` does (open the data key, decrypt,
+        compare the SHA-256), once per state of the file: while its identity and its
+        record are unchanged, a readiness probe costs one stat()."""
         what = f"model {name!r} version {version}"
-        if not (self.directory / file_name).is_file():
-            raise IntegrityError(f"{what}: the artifact file is missing")
         try:
-            self.keyring.unwrap(wrapped, key_context(name, version, sha256))
-        except (KeyUnavailable, IntegrityError) as exc:
-            raise type(exc)(f"{what}: {exc.detail}") from None
+            stat = os.stat(self.directory / file_name)
+        except FileNotFoundError:
+            raise IntegrityError(f"{what}: the artifact file is missing") from None
+        identity: _Identity = (
+            stat.st_dev,
+            stat.st_ino,
+            stat.st_size,
+            stat.st_mtime_ns,
+            stat.st_ctime_ns,
+            name,
+            version,
+            sha256,
+            wrapped.kek_id,
+            wrapped.blob,
+        )
+        with self._lock:
+            if self._authenticated.get(file_name) == identity:
+                return
+        self.get(name, version, sha256, file_name, wrapped)
+        with self._lock:
+            if len(self._authenticated) >= MAX_REMEMBERED:
+                self._authenticated.clear()
+            self._authenticated[file_name] = identity
 
     def remove(self, file_name: str) -> None:
         (self.directory / file_name).unlink(missing_ok=True)

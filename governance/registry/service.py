@@ -70,6 +70,8 @@ class PublishRequest:
     allow_missing: bool = False
     aliases: list[str] = field(default_factory=list)
     signature: bytes | None = None  # a detached model-signing signature of `artifact`
+    # A byte-identical artifact is refused (Conflict naming its version) unless asked.
+    allow_duplicate: bool = False
 
 
 class Registry:
@@ -90,6 +92,7 @@ class Registry:
     # -- publish -------------------------------------------------------------------
     def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
         check_model_name(request.name)
+        actor.check_model(request.name)
         problems = request.card.problems()
         if problems:
             raise InvalidInput("the model card is incomplete", problems)
@@ -97,6 +100,8 @@ class Registry:
         features = feature_schema(facts, request.features)
         signed = self._check_signature(session, request)
         model = self._model_for_publish(session, request.name)
+        if not request.allow_duplicate:
+            _refuse_duplicate(model, request.artifact)
         version = 1 + max((v.version for v in model.versions), default=0)
         file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
         # Whatever fails from here on (this method, the caller's later steps, the
@@ -195,8 +200,13 @@ class Registry:
         return record
 
     # -- reading ----------------------------------------------------------------------
-    def models(self, session: Session) -> list[RegisteredModel]:
-        return list(session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)))
+    def models(self, session: Session, actor: Actor) -> list[RegisteredModel]:
+        """The models `actor` may act on: a key limited to some models sees only those
+        (the others' names, purposes and owners are not its business either)."""
+        stmt = select(RegisteredModel).order_by(RegisteredModel.name)
+        if actor.models is not None:
+            stmt = stmt.where(RegisteredModel.name.in_(actor.models))
+        return list(session.scalars(stmt))
 
     def model(self, session: Session, name: str) -> RegisteredModel:
         model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
@@ -237,7 +247,8 @@ class Registry:
         )
 
     def check_artifact(self, version: ModelVersion) -> None:
-        """Cheap readiness check: the file is there and its data key opens."""
+        """Readiness: the artifact authenticates (decrypts, matches its SHA-256); cached
+        by the file's identity, so a probe is cheap while nothing changed."""
         self.store.check(
             version.model.name,
             version.version,
@@ -266,6 +277,7 @@ class Registry:
         self, session: Session, actor: Actor, name: str, version: int, alias: str
     ) -> Alias:
         check_alias_name(alias)
+        actor.check_model(name)
         model = self.model(session, name)
         if not any(v.version == version for v in model.versions):
             raise NotFound(f"model {name!r} has no version {version}")
@@ -273,6 +285,7 @@ class Registry:
 
     def rollback(self, session: Session, actor: Actor, name: str, alias: str) -> Alias:
         """Point `alias` back at the target it had before its latest move."""
+        actor.check_model(name)
         model = self.model(session, name)
         previous = self._previous_target(session, model, alias)
         if previous is None:
@@ -339,6 +352,16 @@ class Registry:
         )
         session.flush()
         return current
+
+
+def _refuse_duplicate(model: RegisteredModel, artifact: bytes) -> None:
+    sha = hashlib.sha256(artifact).hexdigest()
+    same = next((v for v in model.versions if v.sha256 == sha), None)
+    if same is not None:
+        raise Conflict(
+            f"version {same.version} of {model.name!r} is this very artifact (sha256 "
+            f"{sha[:12]}...); to publish it again as a new version, allow a duplicate"
+        )
 
 
 def check_model_name(name: str) -> None:

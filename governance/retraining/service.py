@@ -93,6 +93,7 @@ class Retraining:
     # -- plans ------------------------------------------------------------------------
     def create_plan(self, actor: Actor, request: PlanRequest) -> RetrainingPlan:
         _check_request(request)
+        actor.check_model(request.model_name)
         self.sources.check(request.source_kind, request.source)
         with self.tx.read() as session:
             champion = self._champion(session, request.model_name)
@@ -124,23 +125,33 @@ class Retraining:
             self.audit.append(session, _plan_event(actor, plan))
         return plan
 
-    def plans(self, session: Session) -> list[RetrainingPlan]:
-        return list(session.scalars(select(RetrainingPlan).order_by(RetrainingPlan.id)))
+    def plans(self, session: Session, actor: Actor) -> list[RetrainingPlan]:
+        """The plans of the models `actor` may act on."""
+        stmt = select(RetrainingPlan).order_by(RetrainingPlan.id)
+        if actor.models is not None:
+            stmt = stmt.where(RetrainingPlan.model_name.in_(actor.models))
+        return list(session.scalars(stmt))
 
-    def plan(self, session: Session, plan_id: int) -> RetrainingPlan:
+    def plan(self, session: Session, plan_id: int, actor: Actor) -> RetrainingPlan:
+        """One plan; PermissionDenied when `actor` is limited to other models."""
         plan = session.get(RetrainingPlan, plan_id)
         if plan is None:
             raise NotFound(f"no retraining plan {plan_id}")
+        actor.check_model(plan.model_name)
         return plan
 
     def runs(
-        self, session: Session, plan_id: int | None = None, limit: int = 50
+        self, session: Session, actor: Actor, plan_id: int | None = None, limit: int = 50
     ) -> list[RetrainingRun]:
+        """The latest runs (of one plan), of the models `actor` may act on."""
         stmt = (
             select(RetrainingRun).order_by(RetrainingRun.id.desc()).limit(max(1, min(limit, 500)))
         )
         if plan_id is not None:
             stmt = stmt.where(RetrainingRun.plan_id == plan_id)
+        if actor.models is not None:
+            mine = select(RetrainingPlan.id).where(RetrainingPlan.model_name.in_(actor.models))
+            stmt = stmt.where(RetrainingRun.plan_id.in_(mine))
         return list(session.scalars(stmt))
 
     # -- runs -------------------------------------------------------------------------
@@ -148,7 +159,7 @@ class Retraining:
         """Read, gate, fit, compare, and record; publish the candidate only if it wins."""
         started = utcnow()
         with self.tx.read() as session:
-            plan = self.plan(session, plan_id)
+            plan = self.plan(session, plan_id, actor)
             champion = self._champion(session, plan.model_name)
         data: Dataset | None = None
         try:
@@ -170,7 +181,7 @@ class Retraining:
         verdict: Verdict,
     ) -> RetrainingRun:
         with self.tx.write() as session:
-            plan = self.plan(session, plan_id)
+            plan = self.plan(session, plan_id, actor)
             candidate_version = None
             if verdict.decision == "registered":
                 candidate_version = self._publish(session, actor, plan, champion, verdict, data)

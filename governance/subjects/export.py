@@ -116,7 +116,9 @@ class SubjectExports:
 
     def export(self, session: Session, caller: Caller, subject_id: str, fmt: str) -> SubjectExport:
         pseudonym = self.audit.pseudonym(subject_id)
-        records = self.search.matching(session, AuditQuery(subject=pseudonym), MAX_RECORDS)
+        records = self.search.matching(
+            session, caller.actor, AuditQuery(subject=pseudonym), MAX_RECORDS
+        )
         out = SubjectExport(subject_id, pseudonym, isoformat(utcnow()), self.controller)
         cards = _cards(session, records)
         refs: list[RowRef] = []

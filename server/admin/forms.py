@@ -9,6 +9,7 @@ from typing import Any
 from governance.audit.search import AuditQuery
 from governance.clock import isoformat
 from governance.errors import FieldError, InvalidInput
+from governance.identifiers import parse_number
 from governance.registry.service import ModelCard
 
 # Audit filters that travel in the page's URL (the subject only as its pseudonym).
@@ -41,9 +42,10 @@ def optional_int(values: Mapping[str, str], name: str) -> int | None:
     text = _text(values, name)
     if not text:
         return None
-    if not text.isdigit():
+    number = parse_number(text)
+    if number is None:
         raise InvalidInput(f"{name} must be a number", [FieldError(name, "must be a number")])
-    return int(text)
+    return number
 
 
 def page_number(values: Mapping[str, str]) -> int:

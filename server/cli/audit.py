@@ -95,9 +95,9 @@ def export(state: CliState, request_id: str | None, subject_id: str | None, fmt:
     cofre = state.services
     with cofre.write() as session:
         if request_id:
-            records, subject = cofre.audit.by_request(session, request_id), ""
+            records, subject = cofre.audit.by_request(session, state.actor, request_id), ""
         else:
-            records = cofre.audit.by_subject(session, subject_id or "")
+            records = cofre.audit.by_subject(session, state.actor, subject_id or "")
             subject = cofre.audit.pseudonym(subject_id or "")
         disclosed = cofre.disclosures.export(
             session, state.actor, records, fmt, subject, endpoint="cli"

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
+from backups.catalog import BackupEntry
+from backups.service import RestoreReport
+from governance.operations.jobs import BACKUP_JOB, DRILL_JOB
 from server.cli import CliState, emit_json, pass_state
+from server.container import Container
+from server.jobs import run_recorded
 
 
 @click.group("backup")
@@ -21,14 +26,18 @@ def backup() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def run(state: CliState, as_json: bool) -> None:
-    """Write a new encrypted backup, verify it, copy it to the mirror (if configured)."""
-    backups = state.services.backups
-    if sys.stderr.isatty():
-        length = max(1, backups.estimate_bytes())
-        with click.progressbar(length=length, label="backing up", file=sys.stderr) as bar:
-            entry = backups.run(state.actor, progress=bar.update)
-    else:
-        entry = backups.run(state.actor)
+    """Write a new encrypted backup, verify it, copy it to the mirror (if configured).
+
+    Recorded as a run of the `backup` job, as the scheduler's are, so /readyz and
+    `cofre jobs schedule` count it."""
+    made: list[BackupEntry] = []
+
+    def work(container: Container) -> str:
+        made.append(_backup(container, state))
+        return f"backup {made[0].id} ({made[0].size} bytes) verified (cofre backup run)"
+
+    _recorded(state, BACKUP_JOB, work)
+    entry = made[0]
     if as_json:
         emit_json(entry.as_dict())
         return
@@ -107,8 +116,20 @@ def restore(
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def drill(state: CliState, as_json: bool) -> None:
-    """Restore the newest backup into a scratch place, prove it, and throw it away."""
-    report = state.services.backups.drill(state.actor)
+    """Restore the newest backup into a scratch place, prove it, and throw it away
+    (recorded as a run of the `restore-drill` job)."""
+    drilled: list[RestoreReport] = []
+
+    def work(container: Container) -> str:
+        drilled.append(container.backups.drill(state.actor))
+        report = drilled[0]
+        return (
+            f"restored {report.backup_id} in {report.seconds:.2f} s: {report.models_loaded} "
+            f"model versions loaded, audit verified to {report.audit_seq} (cofre backup drill)"
+        )
+
+    _recorded(state, DRILL_JOB, work)
+    report = drilled[0]
     if as_json:
         emit_json(report.as_dict())
         return
@@ -119,10 +140,27 @@ def drill(state: CliState, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
 @pass_state
 def prune(state: CliState, dry_run: bool) -> None:
-    """Delete backups that retention does not keep (never the newest verified one)."""
+    """Delete backups that retention does not keep (never the newest verified one, nor
+    the newest that passed a restore drill)."""
     removed = state.services.backups.prune(state.actor, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{verb} {len(removed)} backup(s)" + "".join(f"\n  {i}" for i in removed))
+
+
+def _backup(container: Container, state: CliState) -> BackupEntry:
+    backups = container.backups
+    if not sys.stderr.isatty():
+        return backups.run(state.actor)
+    length = max(1, backups.estimate_bytes())
+    with click.progressbar(length=length, label="backing up", file=sys.stderr) as bar:
+        return backups.run(state.actor, progress=bar.update)
+
+
+def _recorded(state: CliState, job: str, work: Callable[[Container], str]) -> None:
+    """Run `work` once as a recorded run of `job`; its failure is the command's."""
+    end = run_recorded(state.app, job, work, retries=0)  # the operator decides to retry
+    if end.outcome != "ok":
+        raise click.ClickException(end.message)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ def demo(state: CliState) -> None:
     """Publish demo models (each with a production alias); skips ones already there."""
     cofre = state.services
     with cofre.read() as session:
-        published = {m.name for m in cofre.registry.models(session)}
+        published = {m.name for m in cofre.registry.models(session, state.actor)}
     to_sign = cofre.settings.require_signed_models and any(
         m.name not in published for m in DEMO_MODELS
     )

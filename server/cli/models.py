@@ -9,12 +9,14 @@ from typing import Any
 
 import click
 
+from governance.identifiers import MAX_ID, parse_id
 from governance.provenance import signatures
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
+from server.cli.params import ID
 
-_REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>\d+))?$")
+_REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>[0-9]+))?$")
 
 
 @click.group("models")
@@ -37,7 +39,7 @@ def models() -> None:
 @click.option("--owner", default="")
 @click.option(
     "--retention-days",
-    type=click.IntRange(min=1),
+    type=ID,
     help="Days personal data in its audit rows is kept (default: the appliance's setting).",
 )
 @click.option("--recipients", default="", help="Who receives its decisions (model card).")
@@ -48,6 +50,11 @@ def models() -> None:
     help="JSON list of {name, dtype} declaring the input schema.",
 )
 @click.option("--allow-missing", is_flag=True, help="Accept NaN/null inputs for this version.")
+@click.option(
+    "--allow-duplicate",
+    is_flag=True,
+    help="Publish even when a version of this model has the very same file.",
+)
 @click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version.")
 @click.option(
     "--signature",
@@ -70,6 +77,7 @@ def publish(
     recipients: str,
     features_file: Path | None,
     allow_missing: bool,
+    allow_duplicate: bool,
     aliases: tuple[str, ...],
     signature_file: Path | None,
     as_json: bool,
@@ -92,6 +100,7 @@ def publish(
         allow_missing=allow_missing,
         aliases=list(aliases),
         signature=signature_file.read_bytes() if signature_file else None,
+        allow_duplicate=allow_duplicate,
     )
     cofre = state.services
     with cofre.write() as session:
@@ -139,7 +148,7 @@ def list_models(state: CliState, as_json: bool) -> None:
     """List models with their latest version and aliases."""
     cofre = state.services
     with cofre.read() as session:
-        rows = [rep.model_summary(m) for m in cofre.registry.models(session)]
+        rows = [rep.model_summary(m) for m in cofre.registry.models(session, state.actor)]
     if as_json:
         emit_json(rows)
         return
@@ -169,7 +178,9 @@ def _show_data(state: CliState, session: Any, parts: dict[str, str | None]) -> d
     registry = state.services.registry
     if parts["alias"] is None and parts["version"] is None:
         return rep.model_detail(registry.model(session, parts["name"] or ""))
-    version = int(parts["version"]) if parts["version"] else None
+    version = parse_id(parts["version"]) if parts["version"] else None
+    if parts["version"] and version is None:
+        raise click.BadParameter(f"a version is a whole number from 1 to {MAX_ID}")
     return rep.version_detail(
         registry.resolve(session, parts["name"] or "", alias=parts["alias"], version=version)
     )
@@ -200,7 +211,7 @@ def _print_show(data: dict[str, Any]) -> None:
 
 @models.command("alias")
 @click.argument("name")
-@click.argument("version", type=int)
+@click.argument("version", type=ID)
 @click.argument("alias")
 @pass_state
 def alias(state: CliState, name: str, version: int, alias: str) -> None:

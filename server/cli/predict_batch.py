@@ -29,6 +29,7 @@ from governance.accounts.actor import Actor
 from governance.errors import CofreError
 from governance.files import fsync_directory, write_atomically
 from server.cli import CliState, pass_state
+from server.cli.params import ID
 from server.inference.codecs import frames
 from server.inference.predictor import Call, Decoded, PredictionResult, Predictor
 
@@ -69,7 +70,7 @@ class Carried:
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--alias", help="Alias to use (default: production).")
-@click.option("--version", "version", type=click.IntRange(1), help="Exact version to use.")
+@click.option("--version", "version", type=ID, help="Exact version to use.")
 @click.option("--format", "fmt", type=click.Choice(frames.FORMATS), help="Input format.")
 @click.option("--id-column", help="Column carried through to the output to join on.")
 @click.option("--subject-column", help="Column holding the subject id of each row.")

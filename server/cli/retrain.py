@@ -10,6 +10,7 @@ from governance.retraining.evaluation import METRICS
 from governance.retraining.service import PlanRequest
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
+from server.cli.params import ID
 from server.jobs import RETRAIN_PREFIX, parse_cron, retrain_work, run_recorded
 
 
@@ -77,7 +78,7 @@ def plans(state: CliState, as_json: bool) -> None:
     """List retraining plans."""
     cofre = state.services
     with cofre.read() as session:
-        rows = [rep.retraining_plan(p) for p in cofre.retraining.plans(session)]
+        rows = [rep.retraining_plan(p) for p in cofre.retraining.plans(session, state.actor)]
     if as_json:
         emit_json(rows)
         return
@@ -89,17 +90,17 @@ def plans(state: CliState, as_json: bool) -> None:
 
 
 @retrain.command("run")
-@click.argument("plan_id", type=int)
+@click.argument("plan_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def run(state: CliState, plan_id: int, as_json: bool) -> None:
     """Run plan PLAN_ID now (recorded in the job history like a scheduled run)."""
     cofre = state.services
     with cofre.read() as session:
-        cofre.retraining.plan(session, plan_id)  # NotFound before anything is recorded
+        cofre.retraining.plan(session, plan_id, state.actor)  # NotFound before anything is recorded
     end = run_recorded(state.app, f"{RETRAIN_PREFIX}{plan_id}", retrain_work(plan_id))
     with cofre.read() as session:
-        latest = cofre.retraining.runs(session, plan_id, limit=1)
+        latest = cofre.retraining.runs(session, state.actor, plan_id, limit=1)
     if as_json and latest:
         emit_json(rep.retraining_run(latest[0]))
     elif not as_json:
@@ -109,7 +110,7 @@ def run(state: CliState, plan_id: int, as_json: bool) -> None:
 
 
 @retrain.command("runs")
-@click.option("--plan", "plan_id", type=int, help="Only runs of this plan.")
+@click.option("--plan", "plan_id", type=ID, help="Only runs of this plan.")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
@@ -117,7 +118,10 @@ def runs(state: CliState, plan_id: int | None, limit: int, as_json: bool) -> Non
     """Recent retraining runs: source, data hash, rows, metrics, decision."""
     cofre = state.services
     with cofre.read() as session:
-        rows = [rep.retraining_run(r) for r in cofre.retraining.runs(session, plan_id, limit)]
+        rows = [
+            rep.retraining_run(r)
+            for r in cofre.retraining.runs(session, state.actor, plan_id, limit)
+        ]
     if as_json:
         emit_json(rows)
         return

@@ -10,6 +10,7 @@ import click
 from governance.subjects.caller import Caller
 from governance.subjects.reviews import OUTCOMES, STATUSES
 from server.cli import CliState, emit_json, pass_state
+from server.cli.params import ID
 
 
 @click.group("reviews")
@@ -39,7 +40,7 @@ def list_reviews(state: CliState, status: str | None, as_json: bool) -> None:
 
 
 @reviews.command("show")
-@click.argument("review_id", type=int)
+@click.argument("review_id", type=ID)
 @click.option("--explain", is_flag=True, help="Also explain the decision with its version.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
@@ -80,7 +81,7 @@ def _print(data: dict[str, Any]) -> None:
 
 
 @reviews.command("decide")
-@click.argument("review_id", type=int)
+@click.argument("review_id", type=ID)
 @click.option("--outcome", type=click.Choice(OUTCOMES), required=True)
 @click.option("--reason", required=True, help="Why, for the person and the record.")
 @click.option("--corrected-output", help="The decision that replaces it (JSON or text).")

@@ -31,7 +31,7 @@ def by_request(request_id: str) -> ResponseReturnValue:
     """The records of one request, personal data decrypted (the disclosure is audited)."""
     cofre = services()
     with cofre.write() as session:
-        records = cofre.audit.by_request(session, request_id)
+        records = cofre.audit.by_request(session, current_actor(), request_id)
         return _disclosed(session, records, subject="")
 
 
@@ -42,7 +42,7 @@ def subject_export() -> ResponseReturnValue:
     cofre = services()
     subject_id = _subject_id(request.get_json(silent=True))
     with cofre.write() as session:
-        records = cofre.audit.by_subject(session, subject_id)
+        records = cofre.audit.by_subject(session, current_actor(), subject_id)
         return _disclosed(session, records, subject=cofre.audit.pseudonym(subject_id))
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from governance.errors import FieldError, InvalidInput, UnsupportedMediaType
+from governance.identifiers import parse_id
 from governance.registry.service import ModelCard, PublishRequest
 from server import representations as rep
 from server.extension import services
@@ -19,11 +20,8 @@ blueprint = Blueprint("api_models", __name__, url_prefix="/api/v1/models")
 @requires("model:read")
 def list_models() -> ResponseReturnValue:
     cofre = services()
-    actor = current_actor()
     with cofre.read() as session:
-        # A key limited to some models sees only those: the others' names, purposes
-        # and owners are not its business either.
-        models = [m for m in cofre.registry.models(session) if actor.may_use_model(m.name)]
+        models = cofre.registry.models(session, current_actor())
         return jsonify(models=[rep.model_summary(m) for m in models])
 
 
@@ -79,6 +77,7 @@ def _publish_request(name: str) -> PublishRequest:
         allow_missing=form_bool("allow_missing"),
         aliases=aliases,
         signature=_signature_upload(),
+        allow_duplicate=form_bool("allow_duplicate"),
     )
 
 
@@ -91,11 +90,12 @@ def _signature_upload() -> bytes | None:
 def _optional_days(text: str) -> int | None:
     if not text.strip():
         return None
-    if not text.strip().isdigit():
+    days = parse_id(text.strip())
+    if days is None:
         raise InvalidInput(
             "retention_days must be a number of days", [FieldError("retention_days", "days")]
         )
-    return int(text)
+    return days
 
 
 @blueprint.get("/<name>/aliases")

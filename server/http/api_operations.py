@@ -17,7 +17,7 @@ from governance.errors import FieldError, InvalidInput
 from governance.retraining.service import PlanRequest
 from server import representations as rep
 from server.extension import services
-from server.http.bodies import json_object
+from server.http.bodies import json_object, query_id, query_number
 from server.jobs import RETRAIN_PREFIX, job_table, parse_cron, retrain_work, run_recorded
 from server.security.access import current_actor, requires
 
@@ -28,7 +28,7 @@ blueprint = Blueprint("api_operations", __name__, url_prefix="/api/v1/operations
 @requires("operations:read")
 def list_jobs() -> ResponseReturnValue:
     cofre = services()
-    limit = request.args.get("limit", 50, type=int)
+    limit = query_number("limit", 50)
     with cofre.read() as session:
         runs = cofre.jobs.recent(session, request.args.get("job") or None, limit)
         history = [rep.job_run(r) for r in runs]
@@ -60,7 +60,9 @@ def verify_backup(backup_id: str) -> ResponseReturnValue:
 def list_plans() -> ResponseReturnValue:
     cofre = services()
     with cofre.read() as session:
-        return jsonify(plans=[rep.retraining_plan(p) for p in cofre.retraining.plans(session)])
+        return jsonify(
+            plans=[rep.retraining_plan(p) for p in cofre.retraining.plans(session, current_actor())]
+        )
 
 
 @blueprint.post("/retraining/plans")
@@ -77,8 +79,8 @@ def create_plan() -> ResponseReturnValue:
 def show_plan(plan_id: int) -> ResponseReturnValue:
     cofre = services()
     with cofre.read() as session:
-        plan = cofre.retraining.plan(session, plan_id)
-        runs = cofre.retraining.runs(session, plan_id, limit=20)
+        plan = cofre.retraining.plan(session, plan_id, current_actor())
+        runs = cofre.retraining.runs(session, current_actor(), plan_id, limit=20)
         return jsonify(rep.retraining_plan(plan) | {"runs": [rep.retraining_run(r) for r in runs]})
 
 
@@ -87,14 +89,14 @@ def show_plan(plan_id: int) -> ResponseReturnValue:
 def run_plan(plan_id: int) -> ResponseReturnValue:
     cofre = services()
     with cofre.read() as session:
-        cofre.retraining.plan(session, plan_id)
+        cofre.retraining.plan(session, plan_id, current_actor())
     run_recorded(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         f"{RETRAIN_PREFIX}{plan_id}",
         retrain_work(plan_id),
     )
     with cofre.read() as session:
-        latest = cofre.retraining.runs(session, plan_id, limit=1)
+        latest = cofre.retraining.runs(session, current_actor(), plan_id, limit=1)
     return jsonify(rep.retraining_run(latest[0])), 201
 
 
@@ -102,10 +104,10 @@ def run_plan(plan_id: int) -> ResponseReturnValue:
 @requires("operations:read")
 def list_runs() -> ResponseReturnValue:
     cofre = services()
-    plan_id = request.args.get("plan", None, type=int)
-    limit = request.args.get("limit", 50, type=int)
+    plan_id = query_id("plan")
+    limit = query_number("limit", 50)
     with cofre.read() as session:
-        runs = cofre.retraining.runs(session, plan_id, limit)
+        runs = cofre.retraining.runs(session, current_actor(), plan_id, limit)
         return jsonify(runs=[rep.retraining_run(r) for r in runs])
 
 

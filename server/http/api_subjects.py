@@ -15,6 +15,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from governance.errors import FieldError, InvalidInput, MalformedInput
+from governance.identifiers import parse_number
 from governance.subjects.caller import Caller
 from server import representations as rep
 from server.exports import subject_file
@@ -129,12 +130,12 @@ def open_review(request_id: str) -> ResponseReturnValue:
 @requires("audit:read")
 def explanation(request_id: str) -> ResponseReturnValue:
     """Each feature's contribution to row `?row=N`, by the version that decided."""
-    row = request.args.get("row", "0")
-    if not row.isdigit():
+    row = parse_number(request.args.get("row", "0"))
+    if row is None:
         raise InvalidInput("row must be a row index", [FieldError("row", "a number from 0")])
     cofre, actor = services(), current_actor()
     with cofre.write() as session:
-        decision = cofre.decisions.locate(session, actor, request_id, int(row))
+        decision = cofre.decisions.locate(session, actor, request_id, row)
         explained = cofre.decisions.explain(session, decision, actor, "api", g.request_id)
         return jsonify(explained.as_dict())
 

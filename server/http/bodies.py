@@ -19,6 +19,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from governance.errors import FieldError, InvalidInput, MalformedInput, UnsupportedMediaType
+from governance.identifiers import MAX_ID, parse_id
 from server.inference.codecs import strict_json
 
 
@@ -100,3 +101,23 @@ def form_json_list(name: str) -> list[Any] | None:
 
 def form_bool(name: str) -> bool:
     return request.form.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def query_number(name: str, default: int) -> int:
+    """A query parameter holding a count (a limit) or `default` when absent."""
+    found = query_id(name)
+    return default if found is None else found
+
+
+def query_id(name: str) -> int | None:
+    """An optional query parameter holding an id or a count: ASCII digits within the
+    database's integer range (1 and up), else 422; None when absent."""
+    text = request.args.get(name, "")
+    if not text:
+        return None
+    number = parse_id(text)
+    if number is None:
+        raise InvalidInput(
+            f"{name} must be a number", [FieldError(name, f"ASCII digits, 1 to {MAX_ID}")]
+        )
+    return number

@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from governance.accounts.actor import Actor
 from governance.errors import TooLarge, UnsupportedMediaType
 from server.inference.predictor import Call
+from server.request_ids import client_request_id
 from server.security.access import authenticate, door
 
 __all__ = ["body_bytes", "caller", "door", "door_call", "json_body"]
@@ -31,6 +32,7 @@ def door_call(endpoint: str, name: str, version: str | None = None) -> Call:
         path=request.path,
         alias=request.args.get("alias"),
         version=version if version is not None else request.args.get("version"),
+        client_request_id=client_request_id(),
     )
 
 

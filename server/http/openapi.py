@@ -469,7 +469,7 @@ def _operation(app: Flask, rule: Any, method: str) -> dict[str, Any]:
 
 
 def _parameter(converter: str, name: str) -> dict[str, Any]:
-    kind = "integer" if converter == "int" else "string"
+    kind = "integer" if converter in ("int", "seq") else "string"
     return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
 

@@ -75,6 +75,7 @@ class Call:
     path: str = ""
     alias: str | None = None
     version: str | None = None
+    client_request_id: str | None = None  # the caller's own id, kept in the audit record
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ class Predictor:
             model_name=call.model,
             model_version=served.version if served else None,
             artifact_sha256=served.sha256 if served else None,
-            details={"reason": reason, "path": call.path},
+            details={"reason": reason, "path": call.path} | _client_id(call),
         )
         try:
             self.writer.append(event)
@@ -395,8 +396,13 @@ def _success_event(
             "latency_ms": latency_ms,
             "path": call.path,
             "explained": result.explanations is not None,
-        },
+        }
+        | _client_id(call),
     )
+
+
+def _client_id(call: Call) -> dict[str, str]:
+    return {"client_request_id": call.client_request_id} if call.client_request_id else {}
 
 
 # Classifiers whose predict() is the argmax of predict_proba(): in scikit-learn's

@@ -103,6 +103,16 @@ def authorised_actor(permission: str | None, model: str | None = None) -> Actor:
     return actor
 
 
+def caller_may(permission: str) -> bool:
+    """For a public view that shows more to some callers (/readyz): True when the
+    request carries credentials whose role holds `permission`. No credentials:
+    False; bad ones: Unauthenticated, as on any other route."""
+    if not request.headers.get("Authorization") and g.get("session_actor") is None:
+        return False
+    g.actor = authenticate()
+    return allows(g.actor.role, permission)
+
+
 def authenticate() -> Actor:
     """The caller from a bearer API key, else from an admin login session."""
     header = request.headers.get("Authorization", "")

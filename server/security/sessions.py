@@ -37,9 +37,18 @@ def logins() -> Logins:
 
 
 def cookie_name() -> str:
-    # The __Host- prefix makes the browser insist on Secure, Path=/ and no Domain;
-    # it is unusable over plain http, hence the plain name in testing.
-    return "cofre_session" if services().settings.testing else "__Host-cofre_session"
+    return _host_only("cofre_session")
+
+
+def login_csrf_cookie_name() -> str:
+    return _host_only(LOGIN_CSRF_COOKIE)
+
+
+def _host_only(name: str) -> str:
+    # The __Host- prefix makes the browser insist on Secure, Path=/ and no Domain, so
+    # neither a sibling subdomain nor a plain-http page can plant or overwrite the
+    # cookie; it is unusable over plain http, hence the plain name in testing.
+    return name if services().settings.testing else f"__Host-{name}"
 
 
 def session_token() -> str | None:
@@ -119,9 +128,19 @@ def new_login_csrf() -> str:
 def issue_login_csrf(response: Response, token: str) -> None:
     """Set the double-submit cookie the login form's hidden field must match."""
     response.set_cookie(
-        LOGIN_CSRF_COOKIE,
+        login_csrf_cookie_name(),
         token,
-        path="/admin/login",
+        path="/",  # the __Host- prefix requires it
+        secure=not services().settings.testing,
+        httponly=True,
+        samesite="Strict",
+    )
+
+
+def clear_login_csrf(response: Response) -> None:
+    response.delete_cookie(
+        login_csrf_cookie_name(),
+        path="/",
         secure=not services().settings.testing,
         httponly=True,
         samesite="Strict",
@@ -129,6 +148,6 @@ def issue_login_csrf(response: Response, token: str) -> None:
 
 
 def login_csrf_ok() -> bool:
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    cookie = request.cookies.get(login_csrf_cookie_name(), "")
     sent = request.form.get(CSRF_FIELD, "")
     return bool(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())

@@ -68,12 +68,20 @@ class Served:
     process: subprocess.Popen[bytes]
     log: Path
     secret: str
+    scraper: str  # a metrics key: /metrics and /readyz's details
 
 
 @pytest.fixture
 def served(environment: dict[str, str], tmp_path: Path) -> Iterator[Served]:
     created = subprocess.run(
         [COFRE, "keys", "create", "--name", "probe", "--role", "publisher", "--json"],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    scraper = subprocess.run(
+        [COFRE, "keys", "create", "--name", "prometheus", "--role", "metrics", "--json"],
         env=environment,
         check=True,
         capture_output=True,
@@ -90,7 +98,13 @@ def served(environment: dict[str, str], tmp_path: Path) -> Iterator[Served]:
             stderr=subprocess.STDOUT,
         )
     try:
-        yield Served(f"http://127.0.0.1:{port}", process, log, json.loads(created.stdout)["secret"])
+        yield Served(
+            f"http://127.0.0.1:{port}",
+            process,
+            log,
+            json.loads(created.stdout)["secret"],
+            json.loads(scraper.stdout)["secret"],
+        )
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -106,6 +120,8 @@ def test_cofre_serve_runs_gunicorn_with_two_workers(served: Served) -> None:
     status, body = _poll(f"{served.base}/healthz", deadline, served.process)
     assert (status, json.loads(body)) == (200, {"status": "ok"})
     status, body = _poll(f"{served.base}/readyz", deadline, served.process)
+    assert (status, json.loads(body)) == (200, {"status": "ready"})
+    status, body = _get(f"{served.base}/readyz", served.scraper)
     assert status == 200, body
     assert json.loads(body)["checks"]["models"]["detail"] == "3 aliased versions loadable"
 

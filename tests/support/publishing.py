@@ -18,6 +18,7 @@ def publish(
     aliases: Sequence[str] = (),
     card: ModelCard = CARD,
     features: list[dict[str, str]] | None = None,
+    allow_duplicate: bool = False,
 ) -> ModelVersion:
     """Publish `artifact` (default: the iris classifier) as the next version of `name`."""
     request = PublishRequest(
@@ -26,6 +27,7 @@ def publish(
         card=card,
         features=features,
         aliases=list(aliases),
+        allow_duplicate=allow_duplicate,
     )
     with cofre.write() as session:
         return cofre.registry.publish(session, SYSTEM, request)

@@ -41,5 +41,5 @@ def score(
 
 def rows_of(cofre: Container, request_id: str) -> list[dict[str, Any]]:
     with cofre.read() as session:
-        record = next(r for r in cofre.audit.by_request(session, request_id) if r.payload)
+        record = next(r for r in cofre.audit.by_request(session, SYSTEM, request_id) if r.payload)
         return cofre.audit.decrypt_payload(session, record)

@@ -30,7 +30,9 @@ def search() -> ResponseReturnValue:
     cofre, query = services(), forms.audit_query(request.args)
     with cofre.read() as session:
         search = cofre.audit_search
-        page = search.page(session, query, forms.page_number(request.args), PER_PAGE)
+        page = search.page(
+            session, current_actor(), query, forms.page_number(request.args), PER_PAGE
+        )
         return render(
             "admin/audit/search.html",
             page=page,
@@ -51,13 +53,13 @@ def search_submit() -> ResponseReturnValue:
     return redirect(url_for("admin_audit.search") + "?" + urlencode(args), 303)
 
 
-@blueprint.get("/records/<int:seq>")
+@blueprint.get("/records/<seq:seq>")
 @requires("audit:read")
 def record(seq: int) -> ResponseReturnValue:
     cofre = services()
     with cofre.write() as session:
         search = cofre.audit_search
-        found = search.record(session, seq)
+        found = search.record(session, current_actor(), seq)
         rows = cofre.disclosures.view(session, current_actor(), found, g.request_id)
         last, names = search.last_seq(session), search.caller_names(session)
     return render("admin/audit/record.html", record=found, rows=rows, last_seq=last, names=names)
@@ -95,7 +97,7 @@ def export() -> ResponseReturnValue:
     query = forms.audit_query(request.form, pseudonym)
     fmt = check_format(request.form.get("format", "json"))
     with cofre.write() as session:
-        records = cofre.audit_search.matching(session, query)
+        records = cofre.audit_search.matching(session, current_actor(), query)
         disclosed = cofre.disclosures.export(
             session, current_actor(), records, fmt, query.subject, g.request_id
         )

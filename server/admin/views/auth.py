@@ -47,7 +47,7 @@ def login_submit() -> ResponseReturnValue:
         return _login_page(429 if result.reason == "throttled" else 401, REFUSALS[result.reason])
     response = redirect(_next_path(), 303)
     sessions.set_session_cookie(response, result.token)
-    response.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/admin/login")
+    sessions.clear_login_csrf(response)
     return response
 
 

@@ -12,7 +12,7 @@ from governance.clock import utcnow
 from governance.registry.service import DEFAULT_ALIAS
 from server.admin.pages import admin_blueprint, render
 from server.extension import services
-from server.security.access import requires
+from server.security.access import current_actor, requires
 
 blueprint = admin_blueprint("admin_dashboard")
 
@@ -20,11 +20,12 @@ blueprint = admin_blueprint("admin_dashboard")
 @blueprint.get("/")
 @requires("model:read")
 def home() -> ResponseReturnValue:
-    cofre, now = services(), utcnow()
+    cofre, now, actor = services(), utcnow(), current_actor()
     midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
     with cofre.read() as session:
-        models = cofre.registry.models(session)
-        today = traffic.traffic(session, now, max(now - midnight, timedelta(seconds=1)), 1)
+        models = cofre.registry.models(session, actor)
+        since = max(now - midnight, timedelta(seconds=1))
+        today = traffic.traffic(session, actor, now, since, 1)
         verified = last_verification(session)
         checkpoint = cofre.audit.latest_checkpoint(session)
         production = [

@@ -30,7 +30,7 @@ NOTICES = {
 @requires("model:read")
 def list_models() -> ResponseReturnValue:
     with services().read() as session:
-        models = services().registry.models(session)
+        models = services().registry.models(session, current_actor())
         return render("admin/models/list.html", models=models)
 
 
@@ -139,6 +139,7 @@ def publish() -> ResponseReturnValue:
         card=forms.model_card(request.form),
         aliases=[alias] if alias else [],
         signature=forms.optional_upload(request.files, "signature"),
+        allow_duplicate=request.form.get("allow_duplicate") == "on",
     )
     with cofre.write() as session:
         created = cofre.registry.publish(session, current_actor(), publish_request)

@@ -75,8 +75,8 @@ def verify_backup(backup_id: str) -> ResponseReturnValue:
 def retraining() -> ResponseReturnValue:
     cofre = services()
     with cofre.read() as session:
-        plans = cofre.retraining.plans(session)
-        runs = cofre.retraining.runs(session, limit=RETRAINING_RUNS)
+        plans = cofre.retraining.plans(session, current_actor())
+        runs = cofre.retraining.runs(session, current_actor(), limit=RETRAINING_RUNS)
         return render(
             "admin/operations/retraining.html",
             plans=plans,

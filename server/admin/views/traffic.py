@@ -12,7 +12,7 @@ from governance.clock import utcnow
 from server.admin.charts import series_chart
 from server.admin.pages import admin_blueprint, render
 from server.extension import services
-from server.security.access import requires
+from server.security.access import current_actor, requires
 
 blueprint = admin_blueprint("admin_traffic")
 # window name -> (length, buckets, label format)
@@ -29,7 +29,7 @@ def overview() -> ResponseReturnValue:
     length, buckets, label = WINDOWS.get(window, WINDOWS["hour"])
     now = utcnow()
     with services().read() as session:
-        series = traffic.traffic(session, now, length, buckets)
+        series = traffic.traffic(session, current_actor(), now, length, buckets)
     charts = [(s, series_chart(s, label)) for s in series]
     return render(
         "admin/traffic.html",

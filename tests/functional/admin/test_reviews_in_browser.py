@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from governance.accounts.actor import SYSTEM
 from governance.accounts.records import User
 from governance.accounts.service import user_actor
 from governance.subjects.caller import Caller
@@ -89,7 +90,7 @@ def test_a_review_goes_from_open_to_decided(
     with container.read() as session:
         [view] = container.reviews.listing(session, user_actor(auditor), "decided")
         assert view.review.decided_by == "admin" and view.review.outcome == "overturned"
-        records = container.audit_search.matching(session, _kind_query("review.decided"))
+        records = container.audit_search.matching(session, SYSTEM, _kind_query("review.decided"))
         assert [r.outcome for r in records] == ["denied", "ok"]
         assert container.audit.verify(session).ok
 

@@ -94,7 +94,7 @@ def test_two_schedulers_one_acts_each_firing_once(appliance: Appliance) -> None:
         drills = [
             r.message for r in cofre.jobs.recent(session, "restore-drill") if r.outcome != "running"
         ]
-        decisions = {r.decision for r in cofre.retraining.runs(session)}
+        decisions = {r.decision for r in cofre.retraining.runs(session, SYSTEM)}
     assert len(drills) >= 2
     assert all("model versions loaded, audit verified to" in m for m in drills)  # real drills
     assert "registered" in decisions

@@ -33,3 +33,15 @@ def test_the_newest_verified_backup_survives_any_policy() -> None:
 def test_several_backups_in_one_day_keep_the_newest() -> None:
     backups = [Candidate(f"h{h}", START + timedelta(hours=h), False) for h in range(5)]
     assert to_keep(backups, Policy(daily=1, weekly=0, monthly=0)) == {"h4"}
+
+
+def test_the_newest_drilled_backup_survives_beside_the_newest_verified() -> None:
+    """Issue 14.16: prune deleted the only backup that had passed a drill, keeping an
+    undrilled newer one."""
+    backups = [
+        Candidate("new", START, True, drilled=False),
+        Candidate("drilled", START - timedelta(hours=1), True, drilled=True),
+        Candidate("old", START - timedelta(hours=2), True, drilled=True),
+    ]
+    assert to_keep(backups, Policy(daily=1, weekly=0, monthly=0)) == {"new", "drilled"}
+    assert to_keep(backups, Policy(0, 0, 0)) == {"new", "drilled"}

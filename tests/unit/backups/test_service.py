@@ -191,3 +191,12 @@ def test_mirror_gets_a_verified_copy_and_is_pruned_too(
     cofre.backups.prune(actor)
     assert not mirrored.exists()
     cofre.close()
+
+
+def test_prune_keeps_the_newest_drilled_backup(populated: Container) -> None:
+    """Issue 14.16, end to end: the drilled backup is not the newest of its day."""
+    drilled = populated.backups.run(SYSTEM)
+    populated.backups.drill(SYSTEM)
+    newer = populated.backups.run(SYSTEM)
+    assert populated.backups.prune(SYSTEM) == []  # default policy: one per day
+    assert {e.id for e in populated.backups.entries()} == {drilled.id, newer.id}

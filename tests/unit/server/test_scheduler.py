@@ -14,6 +14,7 @@ from governance.errors import CofreError, InvalidInput
 from server.container import Container
 from server.jobs import parse_cron, run_recorded
 from server.scheduler import AdvisoryLock, FileLock
+from tests.support.readiness import readyz
 
 MONDAY = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -100,14 +101,14 @@ def test_advisory_lock_is_exclusive(postgres_url: str) -> None:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_failed_backup_shows_on_readyz_without_flipping_it(app: Flask, cofre: Container) -> None:
     client = app.test_client()
-    before = client.get("/readyz").get_json()["checks"]["backups"]
+    before = readyz(client, cofre).get_json()["checks"]["backups"]
     assert before["ok"] and "no backup has run yet" in before["detail"]
 
     def broken(_: Container) -> str:
         raise CofreError("pg_dump failed: permission denied")
 
     run_recorded(app, "backup", broken)
-    response = client.get("/readyz")
+    response = readyz(client, cofre)
     check = response.get_json()["checks"]["backups"]
     assert response.status_code == 200
     assert check["ok"] is False and check["advisory"] is True

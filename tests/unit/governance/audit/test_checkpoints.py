@@ -12,6 +12,7 @@ from governance.audit.checkpoints import ChainBroken
 from governance.audit.service import AuditEvent
 from server.cli import cli
 from server.container import Container
+from tests.support.readiness import readyz
 
 
 def _append(cofre: Container, count: int) -> None:
@@ -50,7 +51,7 @@ def test_a_broken_chain_is_not_signed(
     assert result.exit_code != 0 and f"does not verify at record {seq}" in result.output
     job = runner.invoke(cli, ["jobs", "run", "audit-checkpoint"])
     assert job.exit_code != 0
-    ready = client.get("/readyz").json["checks"]["audit_chain"]
+    ready = readyz(client, cofre).json["checks"]["audit_chain"]
     assert not ready["ok"] and ready["advisory"] and "did not verify" in ready["detail"]
     assert client.get("/readyz").status_code == 200  # advisory: the node still serves
 

@@ -47,9 +47,9 @@ def test_rotate_master_then_delete_the_old_key(
         assert {v.kek_id for v in versions} != {old_kek}
         for version in versions:
             assert fresh.registry.load_estimator(version).predict is not None
-        stored = cofre.audit.by_request(session, record.request_id)[0]
+        stored = cofre.audit.by_request(session, SYSTEM, record.request_id)[0]
         assert fresh.audit.decrypt_payload(session, stored) == [{"x": 1}, {"x": 2}]
-        kinds = [r.kind for r in fresh.audit.by_request(session, _last_request(fresh))]
+        kinds = [r.kind for r in fresh.audit.by_request(session, SYSTEM, _last_request(fresh))]
     assert kinds == ["keys.master_rotated"]
     verify = runner.invoke(cli, ["audit", "verify"])
     assert verify.exit_code == 0, verify.output

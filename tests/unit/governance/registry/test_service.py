@@ -43,7 +43,7 @@ def test_a_version_records_everything_about_the_artifact(cofre: Container) -> No
 
 
 def test_versions_are_sequential_per_model(cofre: Container) -> None:
-    numbers = [publish(cofre, "iris", iris_classifier()).version for _ in range(3)]
+    numbers = [publish(cofre, "iris", allow_duplicate=True).version for _ in range(3)]
     assert numbers == [1, 2, 3]
     assert publish(cofre, "other", iris_classifier_v2()).version == 1
     with cofre.read() as session:
@@ -88,7 +88,7 @@ def test_a_declared_schema_that_does_not_fit_is_refused(
         publish(cofre, "reg", unnamed_regressor(), features=declared)
     assert field in [e.field for e in refused.value.errors]
     with cofre.read() as session:
-        assert cofre.registry.models(session) == []
+        assert cofre.registry.models(session, SYSTEM) == []
 
 
 def test_declared_names_must_match_feature_names_in(cofre: Container) -> None:
@@ -139,7 +139,7 @@ def test_a_publish_rolled_back_later_leaves_no_artifact_file(cofre: Container) -
     """The artifact file is written before the version row commits; when the unit of
     work fails after publishing (a later step, or the commit itself), the file goes too."""
     kept = publish(cofre, "iris")
-    request = PublishRequest("iris", iris_classifier(), CARD)
+    request = PublishRequest("iris", iris_classifier(), CARD, allow_duplicate=True)
     with pytest.raises(RuntimeError, match="a later step"), cofre.write() as session:
         cofre.registry.publish(session, SYSTEM, request)
         assert len(_artifact_files(cofre)) == 2
@@ -196,7 +196,7 @@ def test_aliases_need_an_existing_version_and_a_valid_name(cofre: Container) -> 
 
 def test_rollback_walks_back_through_the_history(cofre: Container) -> None:
     for _ in range(4):
-        publish(cofre, "iris")
+        publish(cofre, "iris", allow_duplicate=True)
     for version in (1, 2, 3, 4):
         _set(cofre, version)
     assert _rollback(cofre) == 3
@@ -242,3 +242,39 @@ def _set(cofre: Container, version: int) -> None:
 def _rollback(cofre: Container) -> int:
     with cofre.write() as session:
         return cofre.registry.rollback(session, _actor(), "iris", "production").version
+
+
+def test_a_model_scoped_actor_changes_only_its_models(cofre: Container) -> None:
+    """Issue 14.1: the scope holds in the service, whatever door the call came by."""
+    from governance.accounts.actor import Actor
+    from governance.errors import PermissionDenied
+
+    publish(cofre, "iris", aliases=["production"])
+    publish(cofre, "other", iris_classifier_v2(), aliases=["production"])
+    scoped = Actor(type="key", id="7", role="publisher", name="k", models=("iris",))
+    other = PublishRequest(name="other", artifact=unnamed_regressor(), card=CARD)
+    with cofre.write() as session:
+        with pytest.raises(PermissionDenied):
+            cofre.registry.publish(session, scoped, other)
+        with pytest.raises(PermissionDenied):
+            cofre.registry.set_alias(session, scoped, "other", 1, "staging")
+        with pytest.raises(PermissionDenied):
+            cofre.registry.rollback(session, scoped, "other", "production")
+    with cofre.write() as session:
+        mine = PublishRequest(name="iris", artifact=unnamed_regressor(), card=CARD)
+        assert cofre.registry.publish(session, scoped, mine).version == 2
+        cofre.registry.set_alias(session, scoped, "iris", 2, "staging")
+    with cofre.read() as session:
+        assert [v.version for v in cofre.registry.model(session, "other").versions] == [1]
+
+
+def test_a_byte_identical_artifact_is_refused_naming_its_version(cofre: Container) -> None:
+    """Issue 14.19: republishing the same bytes silently made a new version."""
+    publish(cofre, "iris")
+    publish(cofre, "iris", iris_classifier_v2())
+    with pytest.raises(Conflict, match="version 1 of 'iris' is this very artifact"):
+        publish(cofre, "iris")
+    again = PublishRequest("iris", iris_classifier(), CARD, allow_duplicate=True)
+    with cofre.write() as session:
+        assert cofre.registry.publish(session, SYSTEM, again).version == 3
+    assert publish(cofre, "other").version == 1  # another model may hold the same bytes

@@ -76,7 +76,7 @@ def test_a_better_candidate_is_registered_as_candidate_only(cofre: Container) ->
     assert run.data_sha256 == digest and run.source == f"file:{source}"
     assert _aliases(cofre) == {"production": 1, "candidate": 2}
     with cofre.read() as session:
-        plan = cofre.retraining.plan(session, plan_id)
+        plan = cofre.retraining.plan(session, plan_id, SYSTEM)
         assert plan.profile is not None  # derived from this first data
         event = session.scalars(
             select(AuditRecord).where(AuditRecord.kind == "retraining.run")
@@ -99,7 +99,7 @@ def test_flipped_labels_are_rejected_with_the_reason(cofre: Container) -> None:
     # The same data unpoisoned passes the same gate.
     _write(cofre, "poisoned.parquet", clean)
     with cofre.read() as session:
-        plan_id = cofre.retraining.plans(session)[0].id
+        plan_id = cofre.retraining.plans(session, SYSTEM)[0].id
     assert cofre.retraining.run(plan_id, SYSTEM).decision == "registered"
 
 

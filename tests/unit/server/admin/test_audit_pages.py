@@ -166,3 +166,38 @@ def test_verify_shows_ok_then_the_tampered_record(
     assert f'<span id="bad-seq">{seq}</span>' in page
     assert "the record was edited" in page
     assert "FAILED" in client.get("/admin/").text
+
+
+def test_a_model_scoped_auditor_reads_only_its_models_records(
+    client: FlaskClient,
+    predictions: dict[str, int],
+    cofre: Container,
+    api_key: Callable[..., dict[str, str]],
+) -> None:
+    """Issue 14.3: an auditor key limited with --model read every model's records."""
+    with cofre.write() as session:
+        mine = cofre.audit.append(
+            session,
+            AuditEvent(
+                kind="prediction",
+                actor=CALLER,
+                status=200,
+                endpoint="native",
+                request_id="req-mine",
+                model_name="mine",
+                model_version=1,
+                details={"rows": 1, "latency_ms": 5},
+                rows=[PersonalRow("alice", {"x": 9})],
+            ),
+        )
+    scoped = api_key("auditor", models=["mine"])
+    page = client.get("/admin/audit/?kind=prediction", headers=scoped).text
+    assert "1 record " in page and "req-mine" in page and "req-a" not in page
+    assert "0 records" in client.get("/admin/audit/?request_id=req-a", headers=scoped).text
+    assert client.get(f"/admin/audit/records/{mine.seq}", headers=scoped).status_code == 200
+    other = client.get(f"/admin/audit/records/{predictions['req-a']}", headers=scoped)
+    assert other.status_code == 403
+    exported = client.post(
+        "/admin/audit/export", data={"subject_id": "alice", "format": "json"}, headers=scoped
+    )
+    assert [r["request_id"] for r in json.loads(exported.text)["records"]] == ["req-mine"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from io import BytesIO
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -156,3 +157,82 @@ def test_an_admin_changes_a_role_and_it_applies_at_the_next_click(
     )
     assert changed.status_code == 303
     assert other.get("/admin/users").status_code == 200  # same login session, new role
+
+
+def test_a_model_scoped_key_cannot_publish_or_promote_other_models_through_the_pages(
+    client: FlaskClient, cofre: Container, api_key: Callable[..., dict[str, str]]
+) -> None:
+    """Issue 14.1: the publish form answered 303 to a key limited to another model."""
+    _publish(cofre, "other", iris_classifier())
+    scoped = api_key("publisher", models=["iris"])
+    form = {
+        "name": "other",
+        "purpose": "p",
+        "legal_basis": "b",
+        "decision_mode": "automated",
+        "alias": "production",
+        "file": (BytesIO(iris_classifier_v2()), "model.skops"),
+    }
+    published = client.post("/admin/publish", data=form, headers=scoped)
+    assert published.status_code == 403
+    promoted = client.post(
+        "/admin/models/other/promote", data={"alias": "staging", "version": "1"}, headers=scoped
+    )
+    assert promoted.status_code == 403
+    with cofre.read() as session:
+        model = cofre.registry.model(session, "other")
+        assert [v.version for v in model.versions] == [1]
+        assert [a.name for a in model.aliases] == ["production"]
+
+
+def test_a_model_scoped_publisher_sees_only_its_models_traffic(
+    client: FlaskClient, cofre: Container, api_key: Callable[..., dict[str, str]]
+) -> None:
+    """Issue 14.3: the dashboard, traffic and model pages showed every model."""
+    from governance.audit.service import AuditEvent
+
+    for name in ("iris", "concealed-model"):
+        _publish(cofre, name, iris_classifier())
+        with cofre.write() as session:
+            cofre.audit.append(
+                session,
+                AuditEvent(
+                    kind="prediction",
+                    actor=SYSTEM,
+                    status=200,
+                    endpoint="native",
+                    model_name=name,
+                    model_version=1,
+                    details={"rows": 1, "latency_ms": 3},
+                ),
+            )
+    scoped = api_key("publisher", models=["iris"])
+    for url in ("/admin/traffic", "/admin/traffic?window=day", "/admin/", "/admin/models/"):
+        page = client.get(url, headers=scoped)
+        assert page.status_code == 200, url
+        assert "iris" in page.text and "concealed-model" not in page.text, url
+    assert "concealed-model" in client.get("/admin/traffic", headers=api_key("publisher")).text
+
+
+def test_the_upload_form_refuses_a_duplicate_unless_ticked(
+    client: FlaskClient, signed_in: Callable[[str], str], cofre: Container
+) -> None:
+    """Issue 14.19."""
+    _publish(cofre, "iris", iris_classifier())
+    csrf = signed_in("publisher")
+    assert 'name="allow_duplicate"' in client.get("/admin/publish").text
+
+    def upload(**extra: str) -> Any:
+        form = {
+            "csrf_token": csrf,
+            "name": "iris",
+            "purpose": "p",
+            "legal_basis": "b",
+            "decision_mode": "automated",
+            "file": (BytesIO(iris_classifier()), "model.skops"),
+        }
+        return client.post("/admin/publish", data=form | extra)
+
+    refused = upload()
+    assert refused.status_code == 409 and "version 1" in refused.text
+    assert upload(allow_duplicate="on").status_code == 303

@@ -62,7 +62,7 @@ def test_secure_cookie_outside_testing(
     client = production.test_client()
     page = client.get("/admin/login", base_url="https://cofre.example")
     token = csrf_of(page.text)
-    client.set_cookie("cofre_login_csrf", token, path="/admin/login", domain="cofre.example")
+    client.set_cookie("__Host-cofre_login_csrf", token, path="/", domain="cofre.example")
     response = client.post(
         "/admin/login",
         data={"username": "admin", "password": "correct horse battery staple", "csrf_token": token},
@@ -70,6 +70,30 @@ def test_secure_cookie_outside_testing(
     )
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if "cofre_session=" in c)
     assert cookie.startswith("__Host-cofre_session=") and "Secure" in cookie
+
+
+def test_login_csrf_cookie_has_the_host_prefix_outside_testing(
+    overrides: dict[str, Any], app: Any, request: pytest.FixtureRequest
+) -> None:
+    """Issue 14.6: the session cookie had the __Host- prefix, the login form's not."""
+    production = create_app(overrides | {"testing": False})
+    request.addfinalizer(services_of(production).close)
+    client = production.test_client()
+    page = client.get("/admin/login", base_url="https://cofre.example")
+    cookie = next(c for c in page.headers.getlist("Set-Cookie") if "cofre_login_csrf=" in c)
+    assert cookie.startswith("__Host-cofre_login_csrf=")
+    assert "Secure" in cookie and "Path=/;" in cookie + ";" and "Domain" not in cookie
+    response = client.post(  # the browser sends back what it was given
+        "/admin/login",
+        data={
+            "username": "admin",
+            "password": "correct horse battery staple",
+            "csrf_token": csrf_of(page.text),
+        },
+        base_url="https://cofre.example",
+    )
+    assert response.status_code == 303
+    assert client.get_cookie("__Host-cofre_login_csrf", domain="cofre.example") is None
 
 
 def test_login_without_its_form_token_is_refused(
@@ -88,7 +112,7 @@ def test_session_id_is_renewed_at_login(
     sign_in(client, name)
     first = _session_cookie(client)
     # Sign in again while the browser still holds the first cookie.
-    client.set_cookie("cofre_login_csrf", "token", path="/admin/login")
+    client.set_cookie("cofre_login_csrf", "token", path="/")
     response = client.post(
         "/admin/login", data={"username": name, "password": PASSWORD, "csrf_token": "token"}
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 
 from governance.accounts.actor import SYSTEM
 from governance.registry.service import PublishRequest
@@ -17,6 +18,7 @@ from server.container import Container
 from server.extension import EXTENSION
 from tests.support.databases import empty_databases
 from tests.support.models import CARD, iris_classifier
+from tests.support.readiness import readyz
 
 
 def test_backup_list_verify_restore(
@@ -49,7 +51,7 @@ def _restored_appliance_works(config: Path) -> None:
     verified = restored.invoke(cli, ["audit", "verify"])
     assert verified.exit_code == 0 and "OK: records 1.." in verified.output, verified.output
     app = create_app({"testing": True, "log_json": False} | _toml(config))
-    body = app.test_client().get("/readyz").get_json()
+    body = readyz(app.test_client(), app.extensions[EXTENSION]).get_json()
     app.extensions[EXTENSION].close()
     assert body["status"] == "ready", body
     assert "1 aliased versions" in body["checks"]["models"]["detail"]
@@ -85,3 +87,24 @@ def test_jobs_run_records_and_lists(runner: CliRunner) -> None:
         "retention": None,
     }
     assert runner.invoke(cli, ["jobs", "run", "nonsense"]).exit_code == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_backups_and_drills_from_the_cli_count_as_job_runs(
+    runner: CliRunner, app: Flask, cofre: Container
+) -> None:
+    """Issue 14.15: after three CLI backups /readyz and `jobs schedule` still said
+    "no backup has run yet"."""
+    failed = runner.invoke(cli, ["backup", "drill"])  # nothing to drill yet
+    assert failed.exit_code != 0
+    checks = readyz(app.test_client(), cofre).get_json()["checks"]["backups"]
+    assert "last drill FAILED" in checks["detail"], checks
+    for command in (["backup", "run"], ["backup", "drill"]):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 0, result.output
+    checks = readyz(app.test_client(), cofre).get_json()["checks"]["backups"]
+    assert checks["ok"] is True, checks
+    assert "last backup ok" in checks["detail"] and "last drill ok" in checks["detail"]
+    table = json.loads(runner.invoke(cli, ["jobs", "schedule", "--json"]).output)
+    outcomes = {row["job"]: row["last_outcome"] for row in table}
+    assert outcomes["backup"] == "ok" and outcomes["restore-drill"] == "ok"

@@ -37,7 +37,7 @@ def test_every_admin_action_is_an_event_and_the_chain_verifies(
     password.write_text("a long enough password")
     commands = [
         ["models", "publish", str(artifact), "--name", "iris", *CARD],
-        ["models", "publish", str(artifact), "--name", "iris", *CARD],
+        ["models", "publish", str(artifact), "--name", "iris", *CARD, "--allow-duplicate"],
         ["models", "alias", "iris", "1", "production"],
         ["models", "alias", "iris", "2", "production"],
         ["models", "rollback", "iris", "production"],

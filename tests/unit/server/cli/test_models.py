@@ -74,7 +74,7 @@ def test_publish_with_declared_features(runner: CliRunner, tmp_path: Path) -> No
 def test_alias_rollback_and_history(runner: CliRunner, tmp_path: Path) -> None:
     artifact = _file(tmp_path, "v.skops", iris_classifier())
     for _ in range(3):
-        _ok(runner, "models", "publish", artifact, "--name", "iris", *CARD)
+        _ok(runner, "models", "publish", artifact, "--name", "iris", *CARD, "--allow-duplicate")
     for version in ("1", "2", "3"):
         assert _ok(runner, "models", "alias", "iris", version, "production").strip() == (
             f"iris@production -> version {version}"
@@ -145,3 +145,16 @@ def test_database_problems_are_one_line(
     assert len(result.output.splitlines()) == 1
     assert result.output.startswith(message)
     assert "pw-7f3a" not in result.output
+
+
+def test_republishing_the_same_file_is_refused_unless_allowed(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """Issue 14.19."""
+    v1 = _file(tmp_path, "v1.skops", iris_classifier())
+    _ok(runner, "models", "publish", v1, "--name", "iris", *CARD)
+    again = runner.invoke(cli, ["models", "publish", v1, "--name", "iris", *CARD])
+    assert again.exit_code == 1 and "version 1" in again.output
+    assert "Traceback" not in again.output and len(again.output.strip().splitlines()) == 1
+    out = _ok(runner, "models", "publish", v1, "--name", "iris", *CARD, "--allow-duplicate")
+    assert out.startswith("published iris version 2")

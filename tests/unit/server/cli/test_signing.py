@@ -140,7 +140,16 @@ def test_unsigned_is_refused_under_the_policy(runner: CliRunner, signed: dict[st
         env=policy,
     )
     # Without the policy an unsigned file still publishes.
-    _ok(runner, "models", "publish", str(signed["artifact"]), "--name", "iris", *CARD)
+    _ok(
+        runner,
+        "models",
+        "publish",
+        str(signed["artifact"]),
+        "--name",
+        "iris",
+        *CARD,
+        "--allow-duplicate",
+    )
 
 
 def test_a_removed_signer_stops_the_version_loading(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
+from governance.accounts.actor import SYSTEM
 from server.container import Container
 
 ROW = {
@@ -37,7 +38,7 @@ def test_auditor_reads_decrypted_records_and_is_itself_audited(
     ).json["records"]
     assert [r["request_id"] for r in subject] == [request_id]
     with cofre.read() as session:
-        exports = [r for r in cofre.audit.by_request(session, request_id)]
+        exports = [r for r in cofre.audit.by_request(session, SYSTEM, request_id)]
         assert len(exports) == 1
         head = cofre.audit.head(session)[0]
         assert (
@@ -75,3 +76,23 @@ def test_verify_and_checkpoint_endpoints(
         connection.execute(text("UPDATE audit_records SET endpoint = 'x' WHERE seq = 2"))
     bad = client.post("/api/v1/audit/verify", headers=auditor)
     assert bad.status_code == 409 and bad.json["bad_seq"] == 2
+
+
+def test_a_model_scoped_auditor_reads_only_its_models_records(
+    client: FlaskClient, predictor: dict[str, str], api_key: Callable[..., dict[str, str]]
+) -> None:
+    """Issue 14.3: the scope held on no audit read."""
+    answer = client.post(
+        "/api/v1/models/iris/predict",
+        json={"instances": [ROW], "subject_ids": ["joao-9"]},
+        headers=predictor,
+    )
+    scoped = api_key("auditor", models=["breast-cancer"])
+    request_id = answer.json["request_id"]
+    assert client.get(f"/api/v1/audit/requests/{request_id}", headers=scoped).status_code == 403
+    subject = client.post(
+        "/api/v1/audit/subjects/export", json={"subject_id": "joao-9"}, headers=scoped
+    )
+    assert subject.status_code == 200 and subject.json["records"] == []
+    everything = api_key("auditor")
+    assert client.get(f"/api/v1/audit/requests/{request_id}", headers=everything).status_code == 200

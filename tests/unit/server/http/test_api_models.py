@@ -72,7 +72,7 @@ def test_publish_by_multipart(client: FlaskClient, publisher: Headers) -> None:
         "recipients": "credit desk",
     }
     assert body["aliases"] == ["production", "staging"]
-    assert _publish(client, publisher).json["version"] == 2
+    assert _publish(client, publisher, allow_duplicate="true").json["version"] == 2
 
 
 def test_publish_with_a_declared_schema(client: FlaskClient, publisher: Headers) -> None:
@@ -168,7 +168,7 @@ def test_list_show_and_versions(client: FlaskClient, publisher: Headers) -> None
 
 def test_aliases_history_and_rollback(client: FlaskClient, publisher: Headers) -> None:
     for _ in range(3):
-        _publish(client, publisher)
+        _publish(client, publisher, allow_duplicate="true")
     for version in (1, 2, 3):
         moved = client.put(
             "/api/v1/models/iris/aliases/production", json={"version": version}, headers=publisher
@@ -208,7 +208,7 @@ def test_model_scoped_keys_only_reach_their_models(
     denied = client.get("/api/v1/models/other", headers=scoped)
     assert denied.status_code == 403
     assert _publish(client, scoped, "other").status_code == 403
-    assert _publish(client, scoped, "iris").status_code == 201
+    assert _publish(client, scoped, "iris", iris_classifier_v2()).status_code == 201
 
 
 def test_publishing_never_spools_the_upload_to_disk(
@@ -236,3 +236,14 @@ def test_publishing_never_spools_the_upload_to_disk(
         content_type=f"multipart/form-data; boundary={boundary}",
     )
     assert response.status_code == 201, response.json
+
+
+def test_republishing_the_same_bytes_is_409_unless_allowed(
+    client: FlaskClient, publisher: Headers
+) -> None:
+    """Issue 14.19."""
+    assert _publish(client, publisher).status_code == 201
+    again = _publish(client, publisher)
+    assert again.status_code == 409 and "version 1" in again.json["detail"]
+    allowed = _publish(client, publisher, allow_duplicate="true")
+    assert allowed.status_code == 201 and allowed.json["version"] == 2

@@ -88,3 +88,38 @@ def test_publisher_registers_and_runs_a_plan(
     jobs = client.get("/api/v1/operations/jobs", headers=auditor).get_json()
     assert f"retrain:{plan_id}" in {j["job"] for j in jobs["jobs"]}
     assert jobs["runs"][0]["job"] == f"retrain:{plan_id}" and jobs["runs"][0]["outcome"] == "ok"
+
+
+@sqlite_only
+def test_a_model_scoped_key_plans_and_runs_retraining_of_its_models_only(
+    client: FlaskClient, cofre: Container, api_key: Keys
+) -> None:
+    """Issue 14.2: the model is named in the body, so the route guard never saw it (201)."""
+    with cofre.write() as session:
+        cofre.registry.publish(
+            session,
+            SYSTEM,
+            PublishRequest("churn", drift.champion("old"), CARD, aliases=["production"]),
+        )
+    datasets = cofre.settings.home / "datasets"
+    datasets.mkdir()
+    drift.frame(300, seed=1).to_csv(datasets / "fresh.csv", index=False)
+    plan = {
+        "model": "churn",
+        "source_kind": "file",
+        "source": "fresh.csv",
+        "target": "label",
+        "schedule": "0 3 * * 1",
+        "metric": "roc_auc",
+    }
+    scoped = api_key("publisher", models=["iris"])
+    url = "/api/v1/operations/retraining/plans"
+    assert client.post(url, json=plan, headers=scoped).status_code == 403
+    created = client.post(url, json=plan, headers=api_key("publisher"))
+    assert created.status_code == 201, created.get_json()
+    plan_id = created.get_json()["id"]
+    assert client.post(f"{url}/{plan_id}/runs", headers=scoped).status_code == 403
+    assert client.get(f"{url}/{plan_id}", headers=scoped).status_code == 403
+    assert client.get(url, headers=scoped).get_json()["plans"] == []
+    with cofre.read() as session:
+        assert cofre.retraining.runs(session, SYSTEM) == []

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from server.container import Container
 from tests.support.publishing import publish
+from tests.support.readiness import readyz
 
 
 def test_healthz(client: FlaskClient) -> None:
@@ -18,7 +24,7 @@ def test_healthz(client: FlaskClient) -> None:
 
 def test_readyz_when_everything_is_there(client: FlaskClient, cofre: Container) -> None:
     publish(cofre, "iris", aliases=["production"])
-    response = client.get("/readyz")
+    response = readyz(client, cofre)
     assert response.status_code == 200, response.json
     assert response.json["status"] == "ready"
     assert response.json["checks"]["models"]["detail"] == "1 aliased versions loadable"
@@ -27,7 +33,7 @@ def test_readyz_when_everything_is_there(client: FlaskClient, cofre: Container) 
 
 def test_readyz_is_503_without_the_key_directory(client: FlaskClient, cofre: Container) -> None:
     shutil.rmtree(cofre.settings.key_dir)
-    response = client.get("/readyz")
+    response = readyz(client, cofre)
     assert response.status_code == 503
     assert response.json["checks"]["keys"]["ok"] is False
     assert "cofre init" in response.json["checks"]["keys"]["detail"]
@@ -38,7 +44,7 @@ def test_readyz_is_503_when_the_schema_is_behind(client: FlaskClient, cofre: Con
         # As if the code had been upgraded but not `cofre init`: only the first revision.
         connection.execute(text("DELETE FROM alembic_version"))
         connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0001')"))
-    response = client.get("/readyz")
+    response = readyz(client, cofre)
     assert response.status_code == 503
     assert response.json["checks"]["database"]["ok"] is False
     assert "run `cofre init`" in response.json["checks"]["database"]["detail"]
@@ -49,6 +55,66 @@ def test_readyz_is_503_when_a_served_artifact_is_missing(
 ) -> None:
     version = publish(cofre, "iris", aliases=["production"])
     (cofre.settings.artifact_dir / version.artifact_file).unlink()
-    response = client.get("/readyz")
+    response = readyz(client, cofre)
     assert response.status_code == 503
     assert "model 'iris' version 1" in response.json["checks"]["models"]["detail"]
+
+
+def test_public_readiness_says_only_ready_or_not(
+    client: FlaskClient, cofre: Container, api_key: Callable[..., dict[str, str]]
+) -> None:
+    """Issue 14.6: /readyz was public and showed the master-key id."""
+    publish(cofre, "iris", aliases=["production"])
+    kek_id = cofre.keyring.current_kek_id()
+    public = client.get("/readyz")
+    assert public.status_code == 200 and public.json == {"status": "ready"}
+    assert kek_id not in public.text
+    for role in ("metrics", "admin"):
+        detailed = client.get("/readyz", headers=api_key(role))
+        assert detailed.status_code == 200 and kek_id in detailed.json["checks"]["keys"]["detail"]
+    assert client.get("/readyz", headers=api_key("predictor")).json == {"status": "ready"}
+    assert client.get("/readyz", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    shutil.rmtree(cofre.settings.key_dir)
+    down = client.get("/readyz")
+    assert down.status_code == 503 and down.json == {"status": "not ready"}
+
+
+def _flip_a_byte(path: Path) -> None:
+    """Tamper in place: same inode, same size; the modification time put back."""
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    with path.open("r+b") as handle:
+        handle.write(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_readyz_is_503_when_a_served_artifact_is_tampered(
+    client: FlaskClient, cofre: Container
+) -> None:
+    """Issue 14.15: /readyz vouched for a tampered production artifact (it only
+    checked that the file was there and its data key opened)."""
+    version = publish(cofre, "iris", aliases=["production"])
+    assert readyz(client, cofre).status_code == 200
+    _flip_a_byte(cofre.settings.artifact_dir / version.artifact_file)
+    response = readyz(client, cofre)
+    assert response.status_code == 503, response.json
+    check = response.json["checks"]["models"]
+    assert check["ok"] is False and "model 'iris' version 1" in check["detail"]
+
+
+def test_readyz_authenticates_each_artifact_once_while_its_file_is_unchanged(
+    client: FlaskClient, cofre: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(cofre, "iris", aliases=["production", "staging"])
+    opened: list[str] = []
+    real = cofre.registry.store.get
+
+    def counting(*args: Any) -> bytes:
+        opened.append(args[4])
+        return real(*args)
+
+    monkeypatch.setattr(cofre.registry.store, "get", counting)
+    for _ in range(3):
+        assert readyz(client, cofre).status_code == 200
+    assert len(opened) == 1  # two aliases, one version, one file, three probes

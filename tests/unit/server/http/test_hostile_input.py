@@ -14,6 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from governance.accounts.actor import SYSTEM
 from governance.audit.records import AuditRecord
 from server.container import Container
 
@@ -159,7 +160,7 @@ def test_every_door_carries_subject_ids(
     )
     assert [r.status_code for r in (native, mlflow, v2)] == [200, 200, 200]
     with cofre.read() as session:
-        found = cofre.audit.by_subject(session, "ana")
+        found = cofre.audit.by_subject(session, SYSTEM, "ana")
     assert sorted(r.endpoint for r in found) == ["mlflow", "native", "v2"]
 
 

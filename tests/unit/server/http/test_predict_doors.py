@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from sklearn.datasets import load_breast_cancer, load_iris
 from sqlalchemy import func, select
 
+from governance.accounts.actor import SYSTEM
 from governance.audit.records import AuditRecord
 from server.container import Container
 from tests.support.models import cancer_pipeline, iris_classifier, iris_classifier_v2
@@ -279,14 +280,16 @@ def test_personal_data_is_encrypted_and_subjects_pseudonymised(
     )
     request_id = answer.json["request_id"]
     with cofre.read() as session:
-        record = cofre.audit.by_request(session, request_id)[0]
+        record = cofre.audit.by_request(session, SYSTEM, request_id)[0]
         stored = json.dumps([record.payload, record.subjects])
         assert "ana-123" not in stored and "5.1" not in stored
         assert record.subjects[0] == record.subjects[2] == cofre.audit.pseudonym("ana-123")
         assert record.purpose == "credit review"
         rows = cofre.audit.decrypt_payload(session, record)
         assert rows[0]["input"] == INSTANCES[0] and rows[1]["output"] == 1
-        assert [r.request_id for r in cofre.audit.by_subject(session, "ana-123")] == [request_id]
+        assert [r.request_id for r in cofre.audit.by_subject(session, SYSTEM, "ana-123")] == [
+            request_id
+        ]
 
 
 def test_model_scoped_and_labels_only_keys(
@@ -406,7 +409,7 @@ def test_explain_true_answers_each_rows_contributions(
         assert abs(total - expected) < 1e-6 and explained["method"]
         assert set(explained["contributions"]) == set(CANCER.columns)
     with cofre.read() as session:
-        record = cofre.audit.by_request(session, answer.json["request_id"])[0]
+        record = cofre.audit.by_request(session, SYSTEM, answer.json["request_id"])[0]
         assert record.details["explained"] is True
     bad = client.post(
         "/api/v1/models/iris/predict?explain=perhaps",

@@ -183,7 +183,14 @@ def test_feedback_is_for_predictors_and_admins(
     assert declared_permission(app, endpoint) == "feedback"
     client = app.test_client()
     url, body = "/api/v1/predictions/" + "0" * 32 + "/feedback", {"ground_truth": [0]}
-    expected = {ANONYMOUS: 401, "admin": 404, "predictor": 404, "publisher": 403, "auditor": 403}
+    expected = {
+        ANONYMOUS: 401,
+        "admin": 404,
+        "predictor": 404,
+        "publisher": 403,
+        "auditor": 403,
+        "metrics": 403,
+    }
     assert set(expected) == {ANONYMOUS} | {role.value for role in Role}
     answered = {
         caller: client.post(
@@ -192,3 +199,36 @@ def test_feedback_is_for_predictors_and_admins(
         for caller in expected
     }
     assert answered == expected
+
+
+def test_a_metrics_key_scrapes_metrics_and_does_nothing_else(
+    app: Flask, calls: list[str], api_key: Callable[..., dict[str, str]]
+) -> None:
+    """Issue 14.5: a Prometheus scraper needed an admin key. The `metrics` role is
+    in the matrix above with every role; here: what it may do, route by route."""
+    client = app.test_client()
+    scraper = api_key("metrics")
+    allowed = set()
+    for rule, method, url in _requests(app):
+        if declared_permission(app, rule.endpoint) == PUBLIC:
+            continue
+        calls.clear()
+        response = client.open(url, method=method, headers=scraper)
+        if _is_door(app.view_functions[rule.endpoint]):
+            assert _door_outcome(response) == "forbidden", url
+        elif _outcome(response, calls, rule.endpoint) == "allowed":
+            allowed.add(f"{method} {rule.rule}")
+    assert allowed == {"GET /metrics"}
+
+
+def test_a_metrics_key_is_created_like_any_other(
+    app: Flask, api_key: Callable[..., dict[str, str]]
+) -> None:
+    client = app.test_client()
+    created = client.post(
+        "/api/v1/keys", json={"name": "prometheus", "role": "metrics"}, headers=api_key("admin")
+    )
+    assert created.status_code == 201, created.json
+    scraper = {"Authorization": f"Bearer {created.json['secret']}"}
+    assert client.get("/metrics", headers=scraper).status_code == 200
+    assert client.get("/api/v1/models", headers=scraper).status_code == 403
