@@ -4,7 +4,7 @@ from governance.accounts.records import ApiKey, LoginFailure, LoginSession, User
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
 from governance.monitoring.records import FeedbackLabel, MonitoringRollup
 from governance.operations.records import JobRun
-from governance.provenance.records import TrustedSigner, VersionSignature
+from governance.provenance.records import TrustedSigner, VersionOrigin, VersionSignature
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
 from governance.subjects.records import DecisionReview, SubjectHold
@@ -30,5 +30,6 @@ __all__ = [
     "SubjectHold",
     "TrustedSigner",
     "User",
+    "VersionOrigin",
     "VersionSignature",
 ]

@@ -54,6 +54,23 @@ def version_detail(version: ModelVersion) -> dict[str, Any]:
             "recipients": version.recipients,
         },
         "signature": _signature(version),
+        "origin": _origin(version),
+    }
+
+
+def _origin(version: ModelVersion) -> dict[str, Any] | None:
+    """Where the version came from: an MLflow run or another appliance's bundle."""
+    origin = getattr(version, "origin", None)
+    if origin is None:
+        return None
+    return {
+        "source": origin.source,
+        "reference": origin.reference,
+        "run_id": origin.run_id,
+        "link": origin.link,
+        "params": origin.params,
+        "metrics": origin.metrics,
+        **origin.details,
     }
 
 

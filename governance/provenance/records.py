@@ -1,10 +1,12 @@
-"""ORM classes of provenance: the trusted signers and the signature each version carries."""
+"""ORM classes of provenance: the trusted signers, the signature each version carries and
+where each version came from."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from governance.db import Base, UTCDateTime
@@ -46,4 +48,26 @@ class VersionSignature(Base):
     # declared here so that the registry's records need not know of provenance.
     version: Mapped[ModelVersion] = relationship(
         backref=backref("signature", uselist=False, lazy="selectin")
+    )
+
+
+class VersionOrigin(Base):
+    """Where a version came from: an MLflow run (its id, a link, the training run's
+    parameters and metrics) or another appliance's bundle (`details`: the exporting
+    appliance, its version, aliases and attestation)."""
+
+    __tablename__ = "model_version_origins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), unique=True)
+    source: Mapped[str] = mapped_column(Text)  # "mlflow", "bundle"
+    reference: Mapped[str] = mapped_column(Text)  # models:/N/V, a directory, a bundle
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    version: Mapped[ModelVersion] = relationship(
+        backref=backref("origin", uselist=False, lazy="selectin")
     )

@@ -8,7 +8,8 @@ A signature given is always checked, whatever the policy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -17,7 +18,7 @@ from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import utcnow
 from governance.errors import IntegrityError, UntrustedArtifact
 from governance.provenance import signatures
-from governance.provenance.records import TrustedSigner, VersionSignature
+from governance.provenance.records import TrustedSigner, VersionOrigin, VersionSignature
 from governance.provenance.signers import Signers
 from governance.registry.records import ModelVersion
 
@@ -29,6 +30,19 @@ class SignatureCheck:
     signer: str
     fingerprint: str
     signature: bytes
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an artifact comes from, as told at publish (MLflow) or import (bundle)."""
+
+    source: str
+    reference: str
+    run_id: str | None = None
+    link: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Provenance:
@@ -98,6 +112,38 @@ class Provenance:
                 model_version=version.version,
                 artifact_sha256=version.sha256,
                 details={"signer": check.signer, "fingerprint": check.fingerprint},
+            ),
+        )
+
+    def record_origin(
+        self, session: Session, actor: Actor, version: ModelVersion, origin: Origin
+    ) -> None:
+        session.add(
+            VersionOrigin(
+                version_id=version.id,
+                source=origin.source,
+                reference=origin.reference,
+                run_id=origin.run_id,
+                link=origin.link,
+                params=origin.params,
+                metrics=origin.metrics,
+                details=origin.details,
+            )
+        )
+        session.flush()
+        self.audit.append(
+            session,
+            AuditEvent(
+                kind="model.origin_recorded",
+                actor=actor,
+                model_name=version.model.name,
+                model_version=version.version,
+                artifact_sha256=version.sha256,
+                details={
+                    "source": origin.source,
+                    "reference": origin.reference[:200],
+                    "run_id": origin.run_id,
+                },
             ),
         )
 

@@ -21,7 +21,7 @@ from governance.clock import utcnow
 from governance.crypto.keyring import WrappedKey
 from governance.db import undo_on_rollback
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound
-from governance.provenance.service import Provenance, SignatureCheck
+from governance.provenance.service import Origin, Provenance, SignatureCheck
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
@@ -70,6 +70,7 @@ class PublishRequest:
     allow_missing: bool = False
     aliases: list[str] = field(default_factory=list)
     signature: bytes | None = None  # a detached model-signing signature of `artifact`
+    origin: Origin | None = None  # where it comes from (an MLflow run, a bundle)
     # A byte-identical artifact is refused (Conflict naming its version) unless asked.
     allow_duplicate: bool = False
 
@@ -113,6 +114,8 @@ class Registry:
             )
             if signed is not None and self.provenance is not None:
                 self.provenance.record(session, actor, record, signed)
+            if request.origin is not None and self.provenance is not None:
+                self.provenance.record_origin(session, actor, record, request.origin)
             for alias in request.aliases:
                 self.set_alias(session, actor, request.name, version, alias)
             session.flush()

@@ -10,7 +10,9 @@ from typing import Any
 import click
 
 from governance.identifiers import MAX_ID, parse_id
-from governance.provenance import signatures
+from governance.provenance import mlflow_source, signatures
+from governance.provenance.mlflow_source import MlflowModel
+from governance.provenance.service import Origin
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
@@ -25,7 +27,14 @@ def models() -> None:
 
 
 @models.command("publish")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--from-mlflow",
+    "mlflow_uri",
+    metavar="models:/NAME/VERSION",
+    help="Fetch a registered model version from an MLflow tracking server instead of FILE.",
+)
+@click.option("--tracking-uri", help="The MLflow tracking server's URL (with --from-mlflow).")
 @click.option("--name", required=True)
 @click.option("--purpose", required=True, help="Why the model exists (model card).")
 @click.option("--legal-basis", required=True, help="LGPD/GDPR legal basis for the processing.")
@@ -66,7 +75,9 @@ def models() -> None:
 @pass_state
 def publish(
     state: CliState,
-    file: Path,
+    file: Path | None,
+    mlflow_uri: str | None,
+    tracking_uri: str | None,
     name: str,
     purpose: str,
     legal_basis: str,
@@ -82,11 +93,13 @@ def publish(
     signature_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Publish a skops FILE as the next version of model NAME."""
+    """Publish a skops FILE, an MLflow model directory or (--from-mlflow) a registered
+    MLflow model version as the next version of model NAME."""
+    source = _source(file, mlflow_uri, tracking_uri)
     card = ModelCard(
         purpose=purpose,
         legal_basis=legal_basis,
-        description=description,
+        description=_described(description, source),
         decision_mode=decision_mode,
         owner=owner,
         retention_days=retention_days,
@@ -94,13 +107,14 @@ def publish(
     )
     request = PublishRequest(
         name=name,
-        artifact=file.read_bytes(),
+        artifact=source.artifact if isinstance(source, MlflowModel) else source,
         card=card,
-        features=_features(features_file),
+        features=_features(features_file) or _mlflow_features(source),
         allow_missing=allow_missing,
         aliases=list(aliases),
         signature=signature_file.read_bytes() if signature_file else None,
         allow_duplicate=allow_duplicate,
+        origin=_origin(source),
     )
     cofre = state.services
     with cofre.write() as session:
@@ -110,6 +124,50 @@ def publish(
         emit_json(detail)
         return
     click.echo(f"published {name} version {detail['version']} sha256={detail['sha256']}")
+
+
+def _source(
+    file: Path | None, mlflow_uri: str | None, tracking_uri: str | None
+) -> bytes | MlflowModel:
+    """The skops bytes of FILE, or the MLflow model FILE or --from-mlflow names."""
+    if (file is None) == (mlflow_uri is None):
+        raise click.UsageError("give FILE or --from-mlflow models:/NAME/VERSION, not both")
+    if mlflow_uri is not None:
+        if not tracking_uri:
+            raise click.UsageError("--from-mlflow needs --tracking-uri URL")
+        return mlflow_source.fetch(mlflow_uri, tracking_uri)
+    assert file is not None
+    if mlflow_source.is_model_directory(file):
+        return mlflow_source.read_model_directory(file)
+    if file.is_dir():
+        raise click.UsageError(f"{file} is a directory without an MLmodel file")
+    return file.read_bytes()
+
+
+def _described(description: str, source: bytes | MlflowModel) -> str:
+    """The card's description, with the MLflow run and its link where there is one."""
+    if not isinstance(source, MlflowModel) or not source.run_id:
+        return description
+    told = f"From MLflow {source.source}, run {source.run_id}"
+    told += f" ({source.link})" if source.link else ""
+    return f"{description}\n{told}".strip()
+
+
+def _mlflow_features(source: bytes | MlflowModel) -> list[dict[str, str]] | None:
+    return source.features if isinstance(source, MlflowModel) else None
+
+
+def _origin(source: bytes | MlflowModel) -> Origin | None:
+    if not isinstance(source, MlflowModel):
+        return None
+    return Origin(
+        source="mlflow",
+        reference=source.source,
+        run_id=source.run_id,
+        link=source.link,
+        params=source.params,
+        metrics=source.metrics,
+    )
 
 
 @models.command("sign")
@@ -207,6 +265,9 @@ def _print_show(data: dict[str, Any]) -> None:
             f"decision: {card['decision_mode']}  retention: {card['retention_days']} days"
         )
         click.echo(f"  features: {', '.join(f['name'] for f in version['features'])}")
+        origin = version.get("origin")
+        if origin and origin["source"] == "mlflow":
+            click.echo(f"  from MLflow {origin['reference']} run {origin['run_id'] or '-'}")
 
 
 @models.command("alias")

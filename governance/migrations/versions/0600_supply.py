@@ -1,4 +1,5 @@
-"""Supply chain: trusted signers (sealed rows) and the signature each version carries.
+"""Supply chain: trusted signers (sealed rows), the signature each version carries and
+where it came from (an MLflow run, another appliance's bundle).
 
 Revision ID: 0600_supply
 Revises: 0001
@@ -48,8 +49,29 @@ def upgrade() -> None:
         sa.UniqueConstraint("version_id", name=op.f("uq_model_version_signatures_version_id")),
     )
 
+    op.create_table(
+        "model_version_origins",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version_id", sa.Integer(), nullable=False),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("reference", sa.Text(), nullable=False),
+        sa.Column("run_id", sa.String(length=64), nullable=True),
+        sa.Column("link", sa.Text(), nullable=True),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("metrics", sa.JSON(), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["version_id"],
+            ["model_versions.id"],
+            name=op.f("fk_model_version_origins_version_id_model_versions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_model_version_origins")),
+        sa.UniqueConstraint("version_id", name=op.f("uq_model_version_origins_version_id")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("model_version_origins")
     op.drop_table("model_version_signatures")
     op.drop_index(op.f("ix_trusted_signers_fingerprint"), table_name="trusted_signers")
     op.drop_table("trusted_signers")

@@ -21,6 +21,7 @@ OURS = {
     "feedback_labels",
     "trusted_signers",
     "model_version_signatures",
+    "model_version_origins",
 }
 
 
