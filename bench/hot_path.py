@@ -51,16 +51,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         app = create_app(
-            {"home": str(home), "database_url": f"sqlite:///{home}/cofre.db",
-             "key_dir": str(Path(tmp) / "keys"), "log_json": False}
+            {
+                "home": str(home),
+                "database_url": f"sqlite:///{home}/cofre.db",
+                "key_dir": str(Path(tmp) / "keys"),
+                "log_json": False,
+            }
         )
         cofre = app.extensions[EXTENSION]
         initialise(cofre, SYSTEM, "admin", "a-long-admin-password")
-        card = ModelCard(purpose="bench", legal_basis="bench", description="bench",
-                         decision_mode="automated", owner="bench")
+        card = ModelCard(
+            purpose="bench",
+            legal_basis="bench",
+            description="bench",
+            decision_mode="automated",
+            owner="bench",
+        )
         with cofre.write() as session:
-            cofre.registry.publish(session, SYSTEM, PublishRequest(
-                name="m", artifact=sio.dumps(estimator), card=card, aliases=["production"]))
+            cofre.registry.publish(
+                session,
+                SYSTEM,
+                PublishRequest(
+                    name="m", artifact=sio.dumps(estimator), card=card, aliases=["production"]
+                ),
+            )
             secret = cofre.accounts.create_key(session, SYSTEM, "bench", "predictor").secret
         body = json.dumps({"instances": features.iloc[: args.rows].to_dict("records")})
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
@@ -93,8 +107,10 @@ def main() -> None:
         after = resource.getrusage(resource.RUSAGE_SELF)
         cofre.close()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(f"{args.model}-{args.rows}: {cpu / args.requests * 1000:.2f} ms CPU per request "
-          f"(profiled, {args.requests} requests)")
+    print(
+        f"{args.model}-{args.rows}: {cpu / args.requests * 1000:.2f} ms CPU per request "
+        f"(profiled, {args.requests} requests)"
+    )
     for title, which in (("request thread", profiler), ("audit writer thread", writer_profiler)):
         out = io.StringIO()
         pstats.Stats(which, stream=out).sort_stats(args.sort).print_stats(args.top)

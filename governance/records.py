@@ -2,7 +2,14 @@
 
 from governance.accounts.records import ApiKey, LoginFailure, LoginSession, User
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
-from governance.monitoring.records import FeedbackLabel, MonitoringRollup
+from governance.monitoring.records import (
+    Alert,
+    AlertDelivery,
+    AlertRule,
+    FeedbackLabel,
+    MonitoringRollup,
+    ReferenceProfile,
+)
 from governance.operations.records import JobRun
 from governance.provenance.records import TrustedSigner, VersionOrigin, VersionSignature
 from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
@@ -10,6 +17,9 @@ from governance.retraining.records import RetrainingPlan, RetrainingRun
 from governance.subjects.records import DecisionReview, SubjectHold
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
+    "AlertRule",
     "Alias",
     "AliasHistory",
     "ApiKey",
@@ -24,6 +34,7 @@ __all__ = [
     "LoginSession",
     "ModelVersion",
     "MonitoringRollup",
+    "ReferenceProfile",
     "RegisteredModel",
     "RetrainingPlan",
     "RetrainingRun",

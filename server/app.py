@@ -58,10 +58,12 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 def _register_blueprints(app: Flask) -> None:
     from server.http import (
         api_accounts,
+        api_alerts,
         api_audit,
         api_compliance,
         api_feedback,
         api_models,
+        api_monitoring,
         api_operations,
         api_subjects,
         health,
@@ -88,6 +90,8 @@ def _register_blueprints(app: Flask) -> None:
         api_subjects,
         api_feedback,
         api_compliance,
+        api_monitoring,
+        api_alerts,
     ):
         app.register_blueprint(module.blueprint)
     from server.admin import blueprints as admin_blueprints

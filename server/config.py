@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from governance.errors import InvalidInput
+from governance.monitoring.rules import Rule, make_rule
+
 PREFIX = "COFRE_"
+_LENGTH = re.compile(r"^[1-9][0-9]{0,3}[mhd]$")
 # Variables with the prefix that are not settings: the config file's own name, and
 # the test suite's knobs.
 NOT_SETTINGS = ("COFRE_CONFIG", "COFRE_TEST_")
@@ -83,6 +88,43 @@ class Settings:
     # Supply chain: refuse to publish or load a version without a signature by a
     # trusted signer (`cofre signers add`). The Ansible role turns it on.
     require_signed_models: bool = False
+    # Monitoring (drift, data quality, performance; governance/monitoring/). The
+    # `monitoring` job computes every served version's report over the last
+    # `monitoring_window`; windows end on multiples of `monitoring_step` (whole
+    # hours), so a 24h window is recomputed until its hour has passed, then final.
+    # A version published without reference data is profiled from its first
+    # `monitoring_profile_rows` served rows. Drift thresholds: PSI 0.1 (moderate)
+    # and 0.25 (major), the credit-scoring convention (Siddiqi 2006); the tests'
+    # p-value below 0.05. Lengths are a number of m, h or d.
+    monitoring_schedule: str = "*/15 * * * *"
+    monitoring_window: str = "24h"
+    monitoring_step: str = "1h"
+    monitoring_profile_rows: int = 1000
+    monitoring_psi_moderate: float = 0.1
+    monitoring_psi_major: float = 0.25
+    monitoring_p_value: float = 0.05
+    # Alerts. The default rules every model follows until its publisher edits its
+    # own: drift by `alert_drift_method` above `alert_drift_threshold` on any
+    # feature (or the output) for `alert_drift_windows` consecutive windows; PSI
+    # above 0.25 is the usual "significant shift" line (Siddiqi, Credit Risk
+    # Scorecards, 2006). The others are off until set: a performance metric worse
+    # than a floor, a missing share or an error rate above a limit (0 = off).
+    # Transitions are POSTed to `alert_webhook_url` (an internal endpoint) by the
+    # scheduler, signed with `alert_webhook_secret` when set, each retried with
+    # exponential backoff up to `alert_delivery_attempts` attempts.
+    alert_drift_method: str = "psi"
+    alert_drift_threshold: float = 0.25
+    alert_drift_windows: int = 1
+    alert_performance_metric: str = ""
+    alert_performance_floor: float = 0.0
+    alert_missing_share_limit: float = 0.0
+    alert_error_rate_limit: float = 0.0
+    alert_webhook_url: str = ""
+    alert_webhook_secret: str = ""
+    alert_webhook_timeout_seconds: float = 5.0
+    alert_delivery_schedule: str = "* * * * *"
+    alert_delivery_attempts: int = 8
+    alert_delivery_backoff_seconds: float = 30.0
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -90,6 +132,8 @@ class Settings:
         passwords, so the database URL is shown with its password masked."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["database_url"] = mask_url(self.database_url)
+        out["alert_webhook_url"] = mask_url(self.alert_webhook_url)
+        out["alert_webhook_secret"] = "***" if self.alert_webhook_secret else ""
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
 
 
@@ -190,6 +234,7 @@ def _check(settings: Settings) -> None:
         "session_absolute_hours",
         "retention_days",
         "review_due_days",
+        "monitoring_profile_rows",
     ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"setting {name!r} must be at least 1")
@@ -207,6 +252,61 @@ def _check_operations(settings: Settings) -> None:
             raise ConfigError(f"setting {name!r} must be more than zero")
     if settings.job_retry_delay_seconds < 0:
         raise ConfigError("setting 'job_retry_delay_seconds' must be zero or more")
+    _check_monitoring(settings)
+    _check_alerts(settings)
+
+
+def _check_monitoring(settings: Settings) -> None:
+    for name in ("monitoring_window", "monitoring_step"):
+        if not _LENGTH.match(getattr(settings, name)):
+            raise ConfigError(f"setting {name!r} must be a length such as 30m, 1h or 24h")
+    if not 0 < settings.monitoring_psi_moderate <= settings.monitoring_psi_major:
+        raise ConfigError("monitoring PSI thresholds must be 0 < moderate <= major")
+    if not 0 < settings.monitoring_p_value < 1:
+        raise ConfigError("setting 'monitoring_p_value' must be between 0 and 1")
+
+
+def _check_alerts(settings: Settings) -> None:
+    url = settings.alert_webhook_url
+    if url and not (url.startswith("http://") or url.startswith("https://")):
+        raise ConfigError("alert_webhook_url must start with http:// or https://")
+    if settings.alert_webhook_secret and not url:
+        raise ConfigError("alert_webhook_secret is set but alert_webhook_url is not")
+    for name in ("alert_webhook_timeout_seconds", "alert_delivery_attempts"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"setting {name!r} must be more than zero")
+    if settings.alert_delivery_backoff_seconds < 0:
+        raise ConfigError("setting 'alert_delivery_backoff_seconds' must be zero or more")
+    try:
+        default_alert_rules(settings)
+    except InvalidInput as exc:
+        where = "; ".join(f"{e.field} must be {e.message}" for e in exc.errors)
+        raise ConfigError(f"the default alert rules are invalid: {where}") from None
+
+
+def default_alert_rules(settings: Settings) -> list[Rule]:
+    """The rules a model follows until its publisher edits its own."""
+    rules = []
+    if settings.alert_drift_threshold > 0:
+        rules.append(
+            make_rule(
+                "drift",
+                settings.alert_drift_method,
+                settings.alert_drift_threshold,
+                settings.alert_drift_windows,
+            )
+        )
+    if settings.alert_performance_metric:
+        rules.append(
+            make_rule(
+                "performance", settings.alert_performance_metric, settings.alert_performance_floor
+            )
+        )
+    if settings.alert_missing_share_limit > 0:
+        rules.append(make_rule("missing", None, settings.alert_missing_share_limit))
+    if settings.alert_error_rate_limit > 0:
+        rules.append(make_rule("error_rate", None, settings.alert_error_rate_limit))
+    return rules
 
 
 def mask_url(url: str) -> str:

@@ -27,7 +27,12 @@ from governance.audit.service import AuditLog
 from governance.audit.writer import AuditWriter
 from governance.crypto.keyring import KeyRing
 from governance.db import make_engine, make_session_factory, read_session, write_transaction
+from governance.monitoring.alerts import Alerts
+from governance.monitoring.delivery import Backoff, Deliveries, Webhook
+from governance.monitoring.drift import Thresholds
 from governance.monitoring.feedback import Feedback, FeedbackSource
+from governance.monitoring.service import Monitoring, MonitoringPolicy
+from governance.monitoring.windows import parse_length
 from governance.operations.jobs import JobHistory
 from governance.provenance.service import Provenance
 from governance.provenance.signers import Signers
@@ -42,7 +47,7 @@ from governance.subjects.journal import ErasureJournal
 from governance.subjects.retention import Retention
 from governance.subjects.reviews import Reviews
 from governance.subjects.sealing import RowSealer
-from server.config import Settings
+from server.config import Settings, default_alert_rules
 from server.errors import classify
 from server.inference.predictor import Limits, Predictor
 
@@ -132,6 +137,23 @@ class Container:
         return Retraining(self.registry, self.audit, sources, self)
 
     @cached_property
+    def alerts(self) -> Alerts:
+        settings = self.settings
+        return Alerts(self.audit, default_alert_rules(settings), bool(settings.alert_webhook_url))
+
+    @cached_property
+    def alert_deliveries(self) -> Deliveries:
+        settings = self.settings
+        webhook = None
+        if settings.alert_webhook_url:
+            secret = settings.alert_webhook_secret.encode() or None
+            webhook = Webhook(
+                settings.alert_webhook_url, secret, settings.alert_webhook_timeout_seconds
+            )
+        backoff = Backoff(settings.alert_delivery_attempts, settings.alert_delivery_backoff_seconds)
+        return Deliveries(self, webhook, backoff)
+
+    @cached_property
     def audit_writer(self) -> AuditWriter:
         """Group commit of this process's request records (predictions, refusals)."""
         return AuditWriter(self.sessions, self.audit)
@@ -144,6 +166,25 @@ class Container:
             alias_ttl_seconds=self.settings.alias_refresh_seconds,
         )
         return Predictor(self.sessions, self.registry, self.audit_writer, limits, classify)
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        settings = self.settings
+        policy = MonitoringPolicy(
+            thresholds=Thresholds(
+                psi_moderate=settings.monitoring_psi_moderate,
+                psi_major=settings.monitoring_psi_major,
+                p_value=settings.monitoring_p_value,
+            ),
+            profile_rows=settings.monitoring_profile_rows,
+            step=parse_length(settings.monitoring_step),
+        )
+        return Monitoring(self.audit, self.registry, policy, labels=self.feedback, tx=self)
+
+    @property
+    def monitoring_window(self) -> timedelta:
+        """The window length the job computes, the gauges and pages show by default."""
+        return parse_length(self.settings.monitoring_window)
 
     @cached_property
     def audit_search(self) -> AuditSearch:

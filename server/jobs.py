@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -23,14 +23,18 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
-from governance.accounts.actor import SYSTEM
+from governance.accounts.actor import SYSTEM, Actor
 from governance.clock import utcnow
 from governance.errors import CofreError, FieldError, InvalidInput
 from governance.identifiers import parse_id, parse_number
+from governance.monitoring.alerts import Transition
 from governance.operations.jobs import (
+    ALERT_DELIVERY_JOB,
+    ALERT_RETRAINING_JOB,
     BACKUP_JOB,
     CHECKPOINT_JOB,
     DRILL_JOB,
+    MONITORING_JOB,
     RETENTION_JOB,
     RETRAIN_PREFIX,
     RunEnd,
@@ -100,12 +104,19 @@ class JobSpec:
 
 
 def standard_jobs(settings: Settings) -> list[JobSpec]:
-    return [
+    specs = [
         JobSpec(BACKUP_JOB, settings.backup_schedule, backup_work),
         JobSpec(DRILL_JOB, settings.backup_drill_schedule, drill_work),
         JobSpec(CHECKPOINT_JOB, settings.checkpoint_schedule, checkpoint_work),
         JobSpec(RETENTION_JOB, settings.retention_schedule, retention_work),
+        JobSpec(MONITORING_JOB, settings.monitoring_schedule, monitoring_work),
+        JobSpec(ALERT_RETRAINING_JOB, settings.alert_delivery_schedule, alert_retraining_work),
     ]
+    if settings.alert_webhook_url:
+        specs.append(
+            JobSpec(ALERT_DELIVERY_JOB, settings.alert_delivery_schedule, alert_delivery_work)
+        )
+    return specs
 
 
 def checkpoint_work(container: Container) -> str:
@@ -122,6 +133,30 @@ def retention_work(container: Container) -> str:
     with container.write() as session:
         report = container.retention.run(session, SYSTEM)
     return f"shredded {report.shredded} data keys past their retention period"
+
+
+def monitoring_work(container: Container) -> str:
+    """Every served version's drift, quality, performance and traffic over the window,
+    stored as rollups (`Monitoring.run_due`), then the alert rules judged on them."""
+    with container.read() as session:  # results are written in short transactions
+        reports = container.monitoring.run_due(session, container.monitoring_window)
+    transitions = evaluate_alerts(container, [(r["model"], r["version"]) for r in reports])
+    drifting = sorted(
+        {
+            f"{r['model']} v{r['version']}: {', '.join(r['drifting'])}"
+            for r in reports
+            if r["drifting"]
+        }
+    )
+    summary = f"{len(reports)} report(s) stored"
+    summary += f"; drifting: {'; '.join(drifting)}" if drifting else "; no drift"
+    return summary + _alert_summary(transitions)
+
+
+def _alert_summary(transitions: list[Transition]) -> str:
+    fired = sum(1 for t in transitions if t.state == "firing")
+    resolved = len(transitions) - fired
+    return f"; alerts: {fired} fired, {resolved} resolved" if transitions else ""
 
 
 def backup_work(container: Container) -> str:
@@ -150,6 +185,47 @@ def retrain_work(plan_id: int) -> Callable[[Container], str]:
     return work
 
 
+def evaluate_alerts(
+    container: Container, versions: Iterable[tuple[str, int]], actor: Actor = SYSTEM
+) -> list[Transition]:
+    """Judge the rules of each (model, version) whose report was just stored, in one
+    transaction after the one that stored the reports: what the monitoring job and
+    `cofre monitor` call, so both evaluate exactly alike."""
+    with container.write() as session:
+        return [
+            transition
+            for name, version in dict.fromkeys(versions)
+            for transition in container.alerts.evaluate(session, name, version, actor)
+        ]
+
+
+def alert_delivery_work(container: Container) -> str:
+    """POST due alert transitions to the webhook; failures wait their backoff."""
+    return "webhook: " + container.alert_deliveries.deliver_webhooks().summary()
+
+
+def alert_retraining_work(container: Container) -> str:
+    """Run each retraining plan an alert fired for, once per pass however many fired;
+    the plan's own gates decide, and a run never moves `production`."""
+    deliveries = container.alert_deliveries
+    with container.read() as session:
+        due: dict[int, list[tuple[int, int]]] = {}
+        for row in deliveries.due(session, "retrain"):
+            due.setdefault(row.plan_id or 0, []).append((row.id, row.alert_id))
+    done: list[str] = []
+    for plan_id, rows in due.items():
+        trigger = "alert " + ", ".join(str(alert) for _, alert in rows)
+        try:
+            run = container.retraining.run(plan_id, SYSTEM, trigger=trigger)
+            problem, done = None, [*done, f"plan {plan_id} run {run.id}: {run.decision}"]
+        except CofreError as exc:
+            problem, done = exc.detail, [*done, f"plan {plan_id}: {exc.detail}"]
+        with container.write() as session:
+            for delivery_id, _ in rows:
+                deliveries.record(session, delivery_id, problem, retry=False)
+    return "; ".join(done) or "no alert waiting for a retraining"
+
+
 def job_work(container: Container, name: str) -> Callable[[Container], str]:
     """The work of a job by name (for `cofre jobs run`)."""
     for spec in standard_jobs(container.settings):
@@ -159,8 +235,8 @@ def job_work(container: Container, name: str) -> Callable[[Container], str]:
     if name.startswith(RETRAIN_PREFIX) and plan_id is not None:
         return retrain_work(plan_id)
     raise InvalidInput(
-        f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention "
-        "or retrain:<plan id>"
+        f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention, "
+        "monitoring, alert-retraining, alert-delivery (with a webhook) or retrain:<plan id>"
     )
 
 

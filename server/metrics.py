@@ -3,12 +3,23 @@
 When PROMETHEUS_MULTIPROC_DIR is set (server/gunicorn_conf.py sets it before
 the workers fork), prometheus_client keeps each worker's samples in files
 there and /metrics aggregates them with a MultiProcessCollector.
+
+The monitoring gauges (`cofre_feature_drift`, `cofre_model_performance`) are not
+kept by any worker: `MonitoringCollector` reads every version's latest stored
+rollups when scraped, so whichever worker answers says the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from governance.monitoring.figures import DRIFT, PERFORMANCE
 
 PREDICTIONS = Counter(
     "cofre_predictions",
@@ -30,10 +41,60 @@ def _env_multiproc() -> bool:
     return values.ValueClass is not values.MutexValue
 
 
-def exposition() -> bytes:
-    """The text exposition of every worker's samples (or this process's)."""
+class MonitoringCollector(Collector):
+    """Gauges of every version's latest monitoring figures, read at scrape time.
+
+    `latest` answers the latest rollups of metrics `drift` and `performance`."""
+
+    def __init__(self, latest: Callable[[], Iterable[Any]]) -> None:
+        self.latest = latest
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        drift = GaugeMetricFamily(
+            "cofre_feature_drift",
+            "Latest drift of an input feature (or __output__) against the reference "
+            "profile, by method (psi, ks, chi2, wasserstein)",
+            labels=["model", "version", "feature", "method"],
+        )
+        performance = GaugeMetricFamily(
+            "cofre_model_performance",
+            "Latest performance of a version on its labelled rows",
+            labels=["model", "version", "metric"],
+        )
+        for rollup in self.latest():
+            if rollup.value is None:
+                continue
+            version = str(rollup.model_version)
+            if rollup.metric == DRIFT:
+                drift.add_metric(
+                    [rollup.model_name, version, rollup.feature, rollup.method], rollup.value
+                )
+            elif rollup.metric == PERFORMANCE:
+                performance.add_metric([rollup.model_name, version, rollup.method], rollup.value)
+        yield drift
+        yield performance
+
+
+def exposition(*extra: Collector) -> bytes:
+    """The text exposition of every worker's samples (or this process's), and of
+    `extra` collectors."""
+    registry = CollectorRegistry()
     if _env_multiproc():
-        registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest()
+    else:
+        from prometheus_client import REGISTRY
+
+        registry.register(_Delegate(REGISTRY))
+    for collector in extra:
+        registry.register(collector)
+    return generate_latest(registry)
+
+
+class _Delegate(Collector):
+    """This process's default registry, inside another registry."""
+
+    def __init__(self, inner: CollectorRegistry) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.inner.collect()

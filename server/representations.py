@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from governance.accounts.records import ApiKey, User
+from governance.monitoring.records import Alert, AlertDelivery
 from governance.operations.records import JobRun
 from governance.provenance.records import TrustedSigner
 from governance.registry.records import AliasHistory, ModelVersion, RegisteredModel
@@ -158,6 +159,7 @@ def retraining_plan(plan: RetrainingPlan) -> dict[str, Any]:
         "holdout": plan.holdout,
         "profile": "set" if plan.profile else "derived from the first data",
         "enabled": plan.enabled,
+        "on_alert": plan.on_alert,
         "created_by": plan.created_by,
         "created_at": plan.created_at.isoformat(),
     }
@@ -226,4 +228,36 @@ def retention_report(report: RetentionReport, dry_run: bool) -> dict[str, Any]:
         "due": report.due,
         "shredded": report.shredded,
         "versions": [e.as_dict() for e in report.expiries],
+    }
+
+
+def alert(record: Alert, deliveries: list[AlertDelivery] | None = None) -> dict[str, Any]:
+    out = {
+        "id": record.id,
+        "model": record.model_name,
+        "version": record.model_version,
+        "state": record.state,
+        "kind": record.kind,
+        "rule": record.rule,
+        "fired_at": record.fired_at.isoformat(),
+        "resolved_at": record.resolved_at.isoformat() if record.resolved_at else None,
+        "evidence": record.evidence,
+        "resolution": record.resolution,
+    }
+    if deliveries is not None:
+        out["deliveries"] = [alert_delivery(d) for d in deliveries]
+    return out
+
+
+def alert_delivery(row: AlertDelivery) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "transition": row.transition,
+        "channel": row.channel,
+        "plan": row.plan_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat() if row.status == "pending" else None,
+        "last_error": row.last_error or None,
+        "history": row.history,
     }

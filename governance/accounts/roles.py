@@ -25,6 +25,7 @@ PERMISSIONS: dict[str, str] = {
     "model:publish": "publish new model versions",
     "model:alias": "move aliases and roll them back",
     "model:metrics": "see live model metrics and drift",
+    "monitoring:read": "read monitoring reports: drift, data quality, performance, fairness",
     "predict": "call the prediction endpoints (native, MLflow, Open Inference)",
     "feedback": "send ground truth for earlier predictions",
     "audit:read": "read and search the audit log, with decrypted personal data",
@@ -44,7 +45,14 @@ PERMISSIONS: dict[str, str] = {
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(PERMISSIONS),
     Role.PUBLISHER: frozenset(
-        {"model:read", "model:publish", "model:alias", "model:metrics", "operations:read"}
+        {
+            "model:read",
+            "model:publish",
+            "model:alias",
+            "model:metrics",
+            "monitoring:read",
+            "operations:read",
+        }
     ),
     Role.PREDICTOR: frozenset({"predict", "feedback", "review:open"}),
     Role.AUDITOR: frozenset(
@@ -57,6 +65,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "operations:read",
             "review:open",
             "compliance:read",
+            "monitoring:read",
         }
     ),
     Role.METRICS: frozenset({"metrics:read"}),

@@ -61,6 +61,16 @@ def plain_bytes(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def read_plain(data: bytes) -> Any:
+    """The document `plain_bytes` wrote, read with orjson (several times faster than
+    `json.loads` on every row a monitoring window opens); rows sealed before orjson
+    may hold NaN, which only `json.loads` reads."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def record_hash(fields: dict[str, Any]) -> str:
     """Hash of one record given its HASHED_FIELDS (extra keys are an error)."""
     if set(fields) != set(HASHED_FIELDS):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import threading
 import uuid
@@ -26,7 +25,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
-from governance.audit.chain import GENESIS, canonical_bytes, fields_of, plain_bytes, record_hash
+from governance.audit.chain import (
+    GENESIS,
+    canonical_bytes,
+    fields_of,
+    plain_bytes,
+    read_plain,
+    record_hash,
+)
 from governance.audit.keyscopes import KeyScope, scope_at
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
 from governance.audit.scope import may_read, visible_to
@@ -229,29 +235,11 @@ class AuditLog:
     def decrypt_payload(self, session: Session, record: AuditRecord) -> list[dict[str, Any]]:
         """The personal data of a record, one dict per row; erased rows come back as
         {"erased": true}. The one way to read a record's rows, whatever their sealing."""
-        rows: list[dict[str, Any]] = []
-        for entry in record.payload or []:
-            key_row = session.get(AuditDataKey, entry["k"])
-            count = int(entry.get("rows", 1))
-            if key_row is None or key_row.wrapped is None:
-                rows.extend({"erased": True} for _ in range(count))
-                continue
-            rows.extend(self._open_entry(record, entry, len(rows), self._unwrap(key_row)))
-        return rows
+        return self.opener(session).rows(record.request_id, record.seq, record.payload)
 
-    @staticmethod
-    def _open_entry(
-        record: AuditRecord, entry: dict[str, Any], index: int, key: bytes
-    ) -> list[dict[str, Any]]:
-        """The rows of one payload entry: a block of rows, or the row at `index`."""
-        sealed = base64.b64decode(entry["c"])
-        if "rows" in entry:
-            aad = _block_aad(record.request_id, int(entry["rows"]), entry["k"])
-            opened = open_sealed(key, sealed, aad, f"audit record {record.seq} rows")
-            block: list[dict[str, Any]] = json.loads(opened)
-            return block
-        aad = _row_aad(record.request_id, index, entry["k"])
-        return [json.loads(open_sealed(key, sealed, aad, f"audit record {record.seq} row {index}"))]
+    def opener(self, session: Session) -> RowOpener:
+        """Opens many records' rows, unwrapping each data key once (bulk reads)."""
+        return RowOpener(self, session)
 
     # -- appending ---------------------------------------------------------------
     def append(self, session: Session, event: AuditEvent) -> AuditRecord:
@@ -467,6 +455,67 @@ class AuditLog:
             )
         except (KeyError, ValueError, TypeError):
             return False
+
+
+class RowOpener:
+    """Opens the rows of many records, as `AuditLog.decrypt_payload` does for one: each
+    data key is read and unwrapped once, the keys of a batch of records in one
+    query. Monitoring reads every prediction of a window this way. Keys are kept
+    for the opener's life only (one job run, one request)."""
+
+    def __init__(self, audit: AuditLog, session: Session) -> None:
+        self._audit = audit
+        self._session = session
+        self._keys: dict[str, bytes | None] = {}
+
+    def rows(
+        self, request_id: str, seq: int, payload: list[dict[str, Any]] | None
+    ) -> list[dict[str, Any]]:
+        """One record's rows; erased rows come back as {"erased": true}."""
+        rows: list[dict[str, Any]] = []
+        for entry in payload or []:
+            key = self._key(entry["k"])
+            if key is None:
+                rows.extend({"erased": True} for _ in range(int(entry.get("rows", 1))))
+                continue
+            rows.extend(_open_entry(request_id, seq, entry, len(rows), key))
+        return rows
+
+    def prefetch(self, payloads: Iterable[list[dict[str, Any]] | None]) -> None:
+        """Read the data keys of these payloads that are not known yet, in one query."""
+        wanted = {e["k"] for p in payloads for e in p or []} - set(self._keys)
+        if not wanted:
+            return
+        # Plain rows, not ORM objects: a window may hold thousands of subjects' keys.
+        stmt = select(_DATA_KEYS.id, _DATA_KEYS.kek_id, _DATA_KEYS.wrapped)
+        for key_row in self._session.execute(stmt.where(_DATA_KEYS.id.in_(wanted))):
+            self._keys[key_row.id] = self._unwrapped(key_row)
+        for missing in wanted - set(self._keys):
+            self._keys[missing] = None
+
+    def _key(self, key_id: str) -> bytes | None:
+        if key_id not in self._keys:
+            self._keys[key_id] = self._unwrapped(self._session.get(AuditDataKey, key_id))
+        return self._keys[key_id]
+
+    def _unwrapped(self, key_row: Any) -> bytes | None:
+        if key_row is None or key_row.wrapped is None:
+            return None  # destroyed: the subject was erased or the rows outlived retention
+        return self._audit._unwrap(key_row)
+
+
+def _open_entry(
+    request_id: str, seq: int, entry: dict[str, Any], index: int, key: bytes
+) -> list[dict[str, Any]]:
+    """The rows of one payload entry: a block of rows, or the row at `index`."""
+    sealed = base64.b64decode(entry["c"])
+    if "rows" in entry:
+        aad = _block_aad(request_id, int(entry["rows"]), entry["k"])
+        opened = open_sealed(key, sealed, aad, f"audit record {seq} rows")
+        block: list[dict[str, Any]] = read_plain(opened)
+        return block
+    aad = _row_aad(request_id, index, entry["k"])
+    return [read_plain(open_sealed(key, sealed, aad, f"audit record {seq} row {index}"))]
 
 
 def _check_link(state: _Verifier, record: AuditRecord) -> str | None:

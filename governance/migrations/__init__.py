@@ -39,6 +39,14 @@ def current_revision(engine: Engine) -> str:
 
 
 def head_revision(engine: Engine) -> str:
-    """The revisions the code expects, in the same form as current_revision."""
-    heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
-    return ",".join(sorted(heads))
+    """The revisions the code expects, in the same form as current_revision.
+
+    A head another branch depends on (`depends_on`) is not kept in the database's
+    version table once the dependent revision is applied, so it is left out here too.
+    """
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    needed: set[str] = set()
+    for revision in script.walk_revisions():
+        depends = revision.dependencies or ()
+        needed.update((depends,) if isinstance(depends, str) else depends)
+    return ",".join(sorted(set(script.get_heads()) - needed))

@@ -23,7 +23,10 @@ BACKUP_JOB = "backup"
 DRILL_JOB = "restore-drill"
 CHECKPOINT_JOB = "audit-checkpoint"
 RETENTION_JOB = "retention"
+MONITORING_JOB = "monitoring"
 RETRAIN_PREFIX = "retrain:"
+ALERT_DELIVERY_JOB = "alert-delivery"
+ALERT_RETRAINING_JOB = "alert-retraining"
 MESSAGE_LIMIT = 2000
 
 

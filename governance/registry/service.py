@@ -21,6 +21,7 @@ from governance.clock import utcnow
 from governance.crypto.keyring import WrappedKey
 from governance.db import undo_on_rollback
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound
+from governance.monitoring.profiles import Profiles, ReferenceData
 from governance.provenance.service import Origin, Provenance, SignatureCheck
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
@@ -71,6 +72,8 @@ class PublishRequest:
     aliases: list[str] = field(default_factory=list)
     signature: bytes | None = None  # a detached model-signing signature of `artifact`
     origin: Origin | None = None  # where it comes from (an MLflow run, a bundle)
+    # The data the version learnt from (or like it): drift is measured against it.
+    reference: ReferenceData | None = None
     # A byte-identical artifact is refused (Conflict naming its version) unless asked.
     allow_duplicate: bool = False
 
@@ -84,11 +87,13 @@ class Registry:
         audit: AuditLog,
         default_retention_days: int = 365,
         provenance: Provenance | None = None,
+        profiles: Profiles | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
         self.default_retention_days = default_retention_days
         self.provenance = provenance
+        self.profiles = profiles or Profiles()
 
     # -- publish -------------------------------------------------------------------
     def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
@@ -116,6 +121,15 @@ class Registry:
                 self.provenance.record(session, actor, record, signed)
             if request.origin is not None and self.provenance is not None:
                 self.provenance.record_origin(session, actor, record, request.origin)
+            if request.reference is not None:
+                self.profiles.from_reference(
+                    session,
+                    request.name,
+                    version,
+                    (features, facts.feature_names is not None, facts.classes is not None),
+                    facts.estimator,
+                    request.reference,
+                )
             for alias in request.aliases:
                 self.set_alias(session, actor, request.name, version, alias)
             session.flush()
@@ -197,6 +211,7 @@ class Registry:
                     "legal_basis": card.legal_basis,
                     "decision_mode": card.decision_mode,
                     "retention_days": record.retention_days,
+                    "reference_data": request.reference is not None,
                 },
             ),
         )

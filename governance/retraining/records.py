@@ -32,6 +32,8 @@ class RetrainingPlan(Base):
     holdout: Mapped[float] = mapped_column(Float, default=0.25)
     profile: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Also run when an alert of this kind (drift | performance) fires for the model.
+    on_alert: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -31,6 +31,7 @@ from governance.accounts.actor import Actor
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import utcnow
 from governance.errors import CofreError, FieldError, InvalidInput, NotFound
+from governance.monitoring.rules import TRIGGER_KINDS
 from governance.operations.transactions import Transactions
 from governance.registry.records import ModelVersion
 from governance.registry.service import DEFAULT_ALIAS, ModelCard, PublishRequest, Registry
@@ -54,6 +55,7 @@ class PlanRequest:
     min_improvement: float
     holdout: float = 0.25
     profile_source: str | None = None  # a file of the champion's training data
+    on_alert: str | None = None  # also run when an alert of this kind fires (drift | performance)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Retraining:
     def create_plan(self, actor: Actor, request: PlanRequest) -> RetrainingPlan:
         _check_request(request)
         actor.check_model(request.model_name)
+        _check_on_alert(request.on_alert)
         self.sources.check(request.source_kind, request.source)
         with self.tx.read() as session:
             champion = self._champion(session, request.model_name)
@@ -117,12 +120,30 @@ class Retraining:
                 holdout=float(request.holdout),
                 profile=profile,
                 enabled=True,
+                on_alert=request.on_alert or None,
                 created_by=actor.name,
                 created_at=utcnow(),
             )
             session.add(plan)
             session.flush()
             self.audit.append(session, _plan_event(actor, plan))
+        return plan
+
+    def set_on_alert(self, actor: Actor, plan_id: int, on_alert: str | None) -> RetrainingPlan:
+        """Make the plan also run when an alert of kind `on_alert` fires (None: schedule only)."""
+        _check_on_alert(on_alert)
+        with self.tx.write() as session:
+            plan = self.plan(session, plan_id, actor)
+            before, plan.on_alert = plan.on_alert, on_alert or None
+            self.audit.append(
+                session,
+                AuditEvent(
+                    kind="retraining.plan_updated",
+                    actor=actor,
+                    model_name=plan.model_name,
+                    details={"plan": plan.id, "on_alert": plan.on_alert, "was": before},
+                ),
+            )
         return plan
 
     def plans(self, session: Session, actor: Actor) -> list[RetrainingPlan]:
@@ -155,8 +176,11 @@ class Retraining:
         return list(session.scalars(stmt))
 
     # -- runs -------------------------------------------------------------------------
-    def run(self, plan_id: int, actor: Actor) -> RetrainingRun:
-        """Read, gate, fit, compare, and record; publish the candidate only if it wins."""
+    def run(self, plan_id: int, actor: Actor, trigger: str | None = None) -> RetrainingRun:
+        """Read, gate, fit, compare, and record; publish the candidate only if it wins.
+
+        `trigger` says why it runs when not by its schedule (an alert), for the record.
+        """
         started = utcnow()
         with self.tx.read() as session:
             plan = self.plan(session, plan_id, actor)
@@ -169,6 +193,8 @@ class Retraining:
             verdict = Verdict("failed", exc.detail)
         except Exception as exc:  # a fit can fail in many ways; record it, do not crash
             verdict = Verdict("failed", f"{type(exc).__name__}: {str(exc)[:200]}")
+        if trigger:
+            verdict.details["trigger"] = trigger
         return self._record(plan_id, actor, champion, started, data, verdict)
 
     def _record(
@@ -379,6 +405,13 @@ def _check_request(request: PlanRequest) -> None:
         raise InvalidInput("the retraining plan is invalid", errors)
 
 
+def _check_on_alert(on_alert: str | None) -> None:
+    if on_alert and on_alert not in TRIGGER_KINDS:
+        raise InvalidInput(
+            "unknown alert kind", [FieldError("on_alert", " or ".join(TRIGGER_KINDS))]
+        )
+
+
 def valid_cron(expression: str) -> bool:
     """Shape check only (the scheduler parses it fully before the plan is saved)."""
     fields = expression.split()
@@ -398,6 +431,7 @@ def _plan_event(actor: Actor, plan: RetrainingPlan) -> AuditEvent:
             "metric": plan.metric,
             "min_improvement": str(plan.min_improvement),
             "profile": "given" if plan.profile else "from first data",
+            "on_alert": plan.on_alert,
         },
     )
 
@@ -420,6 +454,7 @@ def _run_event(actor: Actor, plan: RetrainingPlan, run: RetrainingRun) -> AuditE
             "champion_version": run.champion_version,
             "champion_metric": _text(run.champion_metric),
             "candidate_metric": _text(run.candidate_metric),
+            "trigger": (run.details or {}).get("trigger"),
         },
     )
 

@@ -13,12 +13,14 @@ from flask import Blueprint
 def blueprints() -> list[Blueprint]:
     from server.admin.views import (
         accounts,
+        alerts,
         assets,
         audit,
         auth,
         compliance,
         dashboard,
         models,
+        monitoring,
         operations,
         reviews,
         subjects,
@@ -26,5 +28,5 @@ def blueprints() -> list[Blueprint]:
     )
 
     modules = [assets, auth, dashboard, audit, models, traffic, accounts, operations]
-    modules += [subjects, reviews, compliance]
+    modules += [subjects, reviews, compliance, monitoring, alerts]
     return [module.blueprint for module in modules]

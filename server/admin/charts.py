@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from governance.audit.traffic import Series
+from governance.monitoring.traffic import Series
 
 WIDTH, HEIGHT, PAD = 480, 120, 24
 
@@ -38,7 +38,7 @@ def series_chart(series: Series, label_format: str) -> Chart:
     count = len(series.buckets) or 1
     slot = (WIDTH - 2 * PAD) / count
     top = max((b.requests for b in series.buckets), default=0) or 1
-    slowest = max((b.p95_ms or 0 for b in series.buckets), default=0) or 1
+    slowest = int(max((b.p95_ms or 0 for b in series.buckets), default=0)) or 1
     plot = HEIGHT - 2 * PAD
     bars, points = [], []
     for index, bucket in enumerate(series.buckets):
@@ -63,3 +63,54 @@ def series_chart(series: Series, label_format: str) -> Chart:
             y = HEIGHT - PAD - plot * bucket.p95_ms / slowest
             points.append(f"{x + slot / 2:.1f},{y:.1f}")
     return Chart(WIDTH, HEIGHT, bars, " ".join(points), top, slowest)
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class LineChart:
+    width: int
+    height: int
+    line: str  # SVG polyline points
+    points: list[Point]
+    rules: list[Rule]  # horizontal threshold lines
+    top: float
+    first: str  # the first and last points' labels, under the axis
+    last: str
+
+
+def line_chart(
+    values: list[tuple[str, float | None]], thresholds: tuple[float, ...] = (), floor: float = 0.0
+) -> LineChart:
+    """A line through (label, value) in order, with dashed lines at `thresholds`; the
+    scale starts at `floor` and reaches past the largest value and threshold."""
+    count = max(len(values), 1)
+    slot = (WIDTH - 2 * PAD) / count
+    known = [v for _, v in values if v is not None]
+    top = max([*known, *thresholds, floor + 1e-9]) * 1.1
+    plot = HEIGHT - 2 * PAD
+
+    def y_of(value: float) -> float:
+        return round(HEIGHT - PAD - plot * (value - floor) / (top - floor), 1)
+
+    points = [
+        Point(round(PAD + (i + 0.5) * slot, 1), y_of(v), f"{label}: {v:.4g}")
+        for i, (label, v) in enumerate(values)
+        if v is not None
+    ]
+    rules = [Rule(y_of(t), f"{t:g}") for t in thresholds]
+    line = " ".join(f"{p.x},{p.y}" for p in points)
+    first = values[0][0] if values else ""
+    last = values[-1][0] if len(values) > 1 else ""
+    return LineChart(WIDTH, HEIGHT, line, points, rules, round(top, 4), first, last)

@@ -95,6 +95,7 @@ def cli(ctx: click.Context) -> None:
 
 def _register() -> None:
     from server.cli import (
+        alerts,
         audit,
         backup,
         compliance,
@@ -104,6 +105,7 @@ def _register() -> None:
         jobs,
         keys,
         models,
+        monitor,
         predict_batch,
         retrain,
         reviews,
@@ -125,9 +127,11 @@ def _register() -> None:
         backup,
         jobs,
         retrain,
+        alerts,
         subjects,
         reviews,
         compliance,
+        monitor,
         feedback,
         signers,
     ):

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from governance.identifiers import MAX_ID, parse_id
+from governance.monitoring.profiles import ReferenceData, reference_format
 from governance.provenance import mlflow_source, signatures
 from governance.provenance.mlflow_source import MlflowModel
 from governance.provenance.service import Origin
@@ -71,6 +72,16 @@ def models() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The file's detached signature (`cofre models sign`), checked against trusted signers.",
 )
+@click.option(
+    "--reference-data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV or Parquet of the features (and optionally the target) the version "
+    "learnt from: the baseline of drift (default: its first served rows).",
+)
+@click.option(
+    "--reference-target",
+    help="The reference data's target column (default: a column named 'target').",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def publish(
@@ -91,6 +102,8 @@ def publish(
     allow_duplicate: bool,
     aliases: tuple[str, ...],
     signature_file: Path | None,
+    reference_data: Path | None,
+    reference_target: str | None,
     as_json: bool,
 ) -> None:
     """Publish a skops FILE, an MLflow model directory or (--from-mlflow) a registered
@@ -113,6 +126,7 @@ def publish(
         allow_missing=allow_missing,
         aliases=list(aliases),
         signature=signature_file.read_bytes() if signature_file else None,
+        reference=_reference(reference_data, reference_target),
         allow_duplicate=allow_duplicate,
         origin=_origin(source),
     )
@@ -185,6 +199,12 @@ def sign(file: Path, key_file: Path, out: Path | None) -> None:
     target = out or file.with_name(file.name + ".sig")
     signatures.sign_file(file, key_file, target)
     click.echo(f"signed {file.name} -> {target}")
+
+
+def _reference(path: Path | None, target: str | None) -> ReferenceData | None:
+    if path is None:
+        return None
+    return ReferenceData(path.read_bytes(), reference_format(path.name), target)
 
 
 def _features(path: Path | None) -> list[dict[str, str]] | None:

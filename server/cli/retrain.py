@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from governance.monitoring.rules import TRIGGER_KINDS
 from governance.retraining.evaluation import METRICS
 from governance.retraining.service import PlanRequest
 from server import representations as rep
@@ -34,6 +35,11 @@ def retrain() -> None:
     help="The champion's training data (under the data directory): the quality baseline. "
     "Without it, the first data read becomes the baseline.",
 )
+@click.option(
+    "--on-alert",
+    type=click.Choice(TRIGGER_KINDS),
+    help="Also run when an alert of this kind fires for MODEL (it still never promotes).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def create(
@@ -47,6 +53,7 @@ def create(
     min_improvement: float,
     holdout: float,
     profile_data: Path | None,
+    on_alert: str | None,
     as_json: bool,
 ) -> None:
     """Register a retraining plan for MODEL."""
@@ -63,12 +70,35 @@ def create(
         min_improvement=min_improvement,
         holdout=holdout,
         profile_source=str(profile_data) if profile_data else None,
+        on_alert=on_alert,
     )
     plan = state.services.retraining.create_plan(state.actor, request)
     if as_json:
         emit_json(rep.retraining_plan(plan))
         return
     click.echo(f"plan {plan.id} registered for {model}: {metric}, schedule {plan.schedule}")
+
+
+@retrain.command("update")
+@click.argument("plan_id", type=int)
+@click.option(
+    "--on-alert",
+    required=True,
+    type=click.Choice([*TRIGGER_KINDS, "none"]),
+    help="Run also when an alert of this kind fires for the plan's model; none: schedule only.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def update(state: CliState, plan_id: int, on_alert: str, as_json: bool) -> None:
+    """Change what, besides its schedule, runs plan PLAN_ID."""
+    chosen = None if on_alert == "none" else on_alert
+    plan = state.services.retraining.set_on_alert(state.actor, plan_id, chosen)
+    if as_json:
+        emit_json(rep.retraining_plan(plan))
+        return
+    click.echo(
+        f"plan {plan.id} runs on its schedule" + (f" and on {chosen} alerts" if chosen else "")
+    )
 
 
 @retrain.command("plans")
@@ -86,6 +116,7 @@ def plans(state: CliState, as_json: bool) -> None:
         click.echo(
             f"{row['id']:>4}  {row['model']:<24} {row['metric']:<8} "
             f"+{row['min_improvement']}  {row['schedule']}  {row['source_kind']}:{row['source']}"
+            + (f"  on {row['on_alert']} alerts" if row["on_alert"] else "")
         )
 
 

@@ -10,7 +10,13 @@ from governance.identifiers import parse_id
 from governance.registry.service import ModelCard, PublishRequest
 from server import representations as rep
 from server.extension import services
-from server.http.bodies import form_bool, form_json_list, json_object, required_int
+from server.http.bodies import (
+    form_bool,
+    form_json_list,
+    json_object,
+    required_int,
+    uploaded_reference,
+)
 from server.security.access import current_actor, requires
 
 blueprint = Blueprint("api_models", __name__, url_prefix="/api/v1/models")
@@ -77,6 +83,7 @@ def _publish_request(name: str) -> PublishRequest:
         allow_missing=form_bool("allow_missing"),
         aliases=aliases,
         signature=_signature_upload(),
+        reference=uploaded_reference(),
         allow_duplicate=form_bool("allow_duplicate"),
     )
 

@@ -1,7 +1,7 @@
 """JSON endpoints of scheduled operations: job history, backups, retraining plans and runs.
 
 Reads need `operations:read` (admins, publishers, auditors); running or
-verifying a backup needs `operations:manage` (admins); registering and running
+verifying a backup needs `operations:manage` (admins); registering, changing and running
 a retraining plan needs `model:publish`. Restores are left to the command
 line on the host, where the operator chooses the target directory.
 """
@@ -84,6 +84,17 @@ def show_plan(plan_id: int) -> ResponseReturnValue:
         return jsonify(rep.retraining_plan(plan) | {"runs": [rep.retraining_run(r) for r in runs]})
 
 
+@blueprint.patch("/retraining/plans/<int:plan_id>")
+@requires("model:publish")
+def update_plan(plan_id: int) -> ResponseReturnValue:
+    """Change what, besides its schedule, runs a plan (`on_alert`: drift, performance, null)."""
+    data = json_object()
+    if set(data) != {"on_alert"}:
+        raise InvalidInput("only on_alert can be changed", [FieldError("on_alert", "is required")])
+    plan = services().retraining.set_on_alert(current_actor(), plan_id, _on_alert(data))
+    return jsonify(rep.retraining_plan(plan))
+
+
 @blueprint.post("/retraining/plans/<int:plan_id>/runs")
 @requires("model:publish")
 def run_plan(plan_id: int) -> ResponseReturnValue:
@@ -130,6 +141,7 @@ def _plan_request(data: dict[str, Any]) -> PlanRequest:
         raise InvalidInput("the retraining plan is incomplete", errors)
     profile = data.get("profile_source")
     return PlanRequest(
+        on_alert=_on_alert(data),
         model_name=data["model"],
         source_kind=data["source_kind"],
         source=data["source"],
@@ -140,3 +152,12 @@ def _plan_request(data: dict[str, Any]) -> PlanRequest:
         holdout=float(numbers["holdout"]),
         profile_source=profile if isinstance(profile, str) and profile else None,
     )
+
+
+def _on_alert(data: dict[str, Any]) -> str | None:
+    value = data.get("on_alert")
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(
+            "on_alert must be text", [FieldError("on_alert", "drift or performance")]
+        )
+    return value or None

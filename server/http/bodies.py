@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from governance.errors import FieldError, InvalidInput, MalformedInput, UnsupportedMediaType
 from governance.identifiers import MAX_ID, parse_id
+from governance.monitoring.profiles import ReferenceData, reference_format
 from server.inference.codecs import strict_json
 
 
@@ -101,6 +102,15 @@ def form_json_list(name: str) -> list[Any] | None:
 
 def form_bool(name: str) -> bool:
     return request.form.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def uploaded_reference() -> ReferenceData | None:
+    """The optional `reference_data` file (CSV or Parquet) and `reference_target`."""
+    upload = request.files.get("reference_data")
+    if upload is None or not upload.filename:
+        return None
+    target = request.form.get("reference_target", "").strip() or None
+    return ReferenceData(upload.read(), reference_format(upload.filename), target)
 
 
 def query_number(name: str, default: int) -> int:

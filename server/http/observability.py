@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from server.metrics import exposition
-from server.security.access import requires
+from governance.monitoring.figures import DRIFT, PERFORMANCE
+from server.extension import services
+from server.metrics import MonitoringCollector, exposition
+from server.security.access import current_actor, requires
 
 blueprint = Blueprint("observability", __name__)
 
@@ -15,5 +19,13 @@ blueprint = Blueprint("observability", __name__)
 @blueprint.get("/metrics")
 @requires("metrics:read")
 def metrics() -> ResponseReturnValue:
-    """Prometheus metrics of every worker."""
-    return Response(exposition(), content_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics of every worker, and the latest monitoring figures (of the
+    models the caller may use)."""
+    cofre, actor = services(), current_actor()
+
+    def latest() -> list[Any]:
+        with cofre.read() as session:
+            found = cofre.monitoring.latest(session, cofre.monitoring_window, (DRIFT, PERFORMANCE))
+        return [r for r in found if actor.may_use_model(r.model_name)]
+
+    return Response(exposition(MonitoringCollector(latest)), content_type=CONTENT_TYPE_LATEST)

@@ -285,6 +285,169 @@ SCHEMAS |= {
             "security_measures": {"type": "object"},
         },
     },
+    "PublishForm": {
+        "type": "object",
+        "required": ["file", "purpose", "legal_basis"],
+        "properties": {
+            "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+            "purpose": _STRING,
+            "legal_basis": _STRING,
+            "description": _STRING,
+            "decision_mode": {"enum": ["automated", "human-reviewed"]},
+            "owner": _STRING,
+            "retention_days": _STRING,
+            "recipients": _STRING,
+            "features": {"type": "string", "description": "JSON list of {name, dtype}"},
+            "allow_missing": _STRING,
+            "alias": {"type": "array", "items": _STRING},
+            "reference_data": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "CSV (.csv) or Parquet (.parquet) of the features and "
+                "optionally the target: the baseline of drift",
+            },
+            "reference_target": {
+                "type": "string",
+                "description": "the reference data's target column (default: target)",
+            },
+        },
+    },
+    "MonitoringReport": {
+        "type": "object",
+        "description": "A version's latest stored monitoring report over windows of the "
+        "asked length: drift per feature and of the output (__output__) against the "
+        "reference profile (PSI, KS or chi-squared with p-value, Wasserstein), data "
+        "quality, performance and fairness where feedback exists, and traffic.",
+        "required": ["model", "version", "window", "drift", "quality", "traffic"],
+        "properties": {
+            "model": _STRING,
+            "version": {"type": "integer"},
+            "window": {
+                "type": "object",
+                "properties": {"start": _STRING, "end": _STRING, "length": _STRING},
+            },
+            "computed_at": {"type": ["string", "null"]},
+            "profile": {
+                "type": ["object", "null"],
+                "properties": {"source": {"enum": ["reference", "served"]}, "rows": {}},
+            },
+            "drifting": {"type": "array", "items": _STRING},
+            "drift": {"type": "object", "additionalProperties": {"type": "object"}},
+            "quality": {"type": "object", "additionalProperties": {"type": "object"}},
+            "performance": {"type": "object"},
+            "fairness": {"type": "object"},
+            "traffic": {"type": "object"},
+            "thresholds": {"type": "object"},
+        },
+    },
+}
+_NUMBER = {"type": "number"}
+_ALERT_RULE = {
+    "type": "object",
+    "required": ["id", "ref", "source", "kind", "method", "threshold", "windows"],
+    "properties": {
+        "id": {"type": ["integer", "null"]},
+        "ref": {"type": "string", "description": "the id, or default-N for a configured default"},
+        "source": {"enum": ["model", "config"]},
+        "kind": {"enum": ["drift", "performance", "missing", "error_rate"]},
+        "method": _STRING,
+        "feature": _NULLABLE_STRING,
+        "threshold": _NUMBER,
+        "windows": {"type": "integer", "minimum": 1},
+        "description": _STRING,
+    },
+}
+_FIGURE = {
+    "type": "object",
+    "properties": {
+        "feature": _STRING,
+        "window_start": _STRING,
+        "window_end": _STRING,
+        "value": {"type": ["number", "null"]},
+        "rows": {"type": "integer"},
+    },
+}
+_EVIDENCE = {
+    "type": "object",
+    "description": "the rollup figures that made the rule hold (or stop holding)",
+    "properties": {
+        "rule": _STRING,
+        "threshold": _NUMBER,
+        "windows": {"type": "array", "items": {"type": "object"}},
+        "breaching": {"type": "array", "items": _STRING},
+        "figures": {"type": "array", "items": _FIGURE},
+        "reason": _STRING,
+    },
+}
+_ALERT = {
+    "type": "object",
+    "required": ["id", "model", "version", "state", "kind", "rule", "fired_at", "evidence"],
+    "properties": {
+        "id": {"type": "integer"},
+        "model": _STRING,
+        "version": {"type": "integer"},
+        "state": {"enum": ["firing", "resolved"]},
+        "kind": _STRING,
+        "rule": _ALERT_RULE,
+        "fired_at": _STRING,
+        "resolved_at": _NULLABLE_STRING,
+        "evidence": _EVIDENCE,
+        "resolution": {"oneOf": [_EVIDENCE, {"type": "null"}]},
+        "deliveries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "transition": {"enum": ["firing", "resolved"]},
+                    "channel": {"enum": ["webhook", "retrain"]},
+                    "plan": {"type": ["integer", "null"]},
+                    "status": {"enum": ["pending", "delivered", "failed"]},
+                    "attempts": {"type": "integer"},
+                    "next_attempt_at": _NULLABLE_STRING,
+                    "last_error": _NULLABLE_STRING,
+                    "history": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        },
+    },
+}
+SCHEMAS |= {
+    "AlertRule": _ALERT_RULE,
+    "AlertRuleRequest": {
+        "type": "object",
+        "required": ["kind", "threshold"],
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"enum": ["drift", "performance", "missing", "error_rate"]},
+            "method": {
+                "type": ["string", "null"],
+                "description": "drift: psi, ks, chi2, wasserstein; performance: the metric",
+            },
+            "threshold": {
+                "type": "number",
+                "description": "fires above it (below it for scores such as accuracy)",
+            },
+            "windows": {"type": "integer", "minimum": 1, "maximum": 50, "default": 1},
+            "feature": {"type": ["string", "null"], "description": "default: any feature"},
+        },
+    },
+    "AlertRuleList": {
+        "type": "object",
+        "properties": {"model": _STRING, "rules": {"type": "array", "items": _ALERT_RULE}},
+    },
+    "AlertRuleRemoved": {"type": "object", "properties": {"removed": _ALERT_RULE}},
+    "Alert": _ALERT,
+    "AlertList": {
+        "type": "object",
+        "properties": {"alerts": {"type": "array", "items": _ALERT}},
+    },
+    "RetrainingPlanUpdate": {
+        "type": "object",
+        "required": ["on_alert"],
+        "additionalProperties": False,
+        "properties": {"on_alert": {"enum": ["drift", "performance", None]}},
+    },
 }
 _LABEL = {
     "description": "a class of the version that answered (or its text form), "
@@ -367,7 +530,7 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         {"application/json": "InferRequest"},
         "InferResponse",
     ),
-    ("post", "/api/v1/models/<name>/versions"): ({"multipart/form-data": None}, None),
+    ("post", "/api/v1/models/<name>/versions"): ({"multipart/form-data": "PublishForm"}, None),
     ("post", "/api/v1/subjects/export"): (
         {"application/json": "SubjectExportRequest"},
         "SubjectExport",
@@ -393,6 +556,18 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         "Review",
     ),
     ("get", "/api/v1/compliance/ropa"): (None, "RecordOfProcessing"),
+    ("get", "/api/v1/models/<name>/monitoring"): (None, "MonitoringReport"),
+    ("get", "/api/v1/alerts"): (None, "AlertList"),
+    ("get", "/api/v1/models/<name>/alert-rules"): (None, "AlertRuleList"),
+    ("post", "/api/v1/models/<name>/alert-rules"): (
+        {"application/json": "AlertRuleRequest"},
+        "AlertRule",
+    ),
+    ("delete", "/api/v1/models/<name>/alert-rules/<rule>"): (None, "AlertRuleRemoved"),
+    ("patch", "/api/v1/operations/retraining/plans/<int:plan_id>"): (
+        {"application/json": "RetrainingPlanUpdate"},
+        None,
+    ),
 }
 # (method, rule) of operations answering 201 Created rather than 200
 CREATED = {("post", "/api/v1/predictions/<request_id>/feedback")}
@@ -403,6 +578,18 @@ QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
     },
     ("get", "/api/v1/reviews"): {
         "status": ({"enum": ["open", "decided"]}, "only reviews in this state")
+    },
+    ("get", "/api/v1/models/<name>/monitoring"): {
+        "version": ({"type": "integer", "minimum": 1}, "the version (default: production)"),
+        "window": (
+            {"type": "string", "pattern": "^[1-9][0-9]{0,3}[mhd]$"},
+            "window length, e.g. 1h or 24h (default: the monitoring_window setting)",
+        ),
+    },
+    ("get", "/api/v1/alerts"): {
+        "state": ({"enum": ["firing", "resolved"]}, "only alerts in this state"),
+        "model": ({"type": "string"}, "only this model's alerts"),
+        "limit": ({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "at most"),
     },
 }
 

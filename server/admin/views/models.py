@@ -14,6 +14,7 @@ from governance.registry.service import DECISION_MODES, DEFAULT_ALIAS, PublishRe
 from server.admin import forms
 from server.admin.pages import admin_blueprint, render
 from server.extension import services
+from server.http.bodies import uploaded_reference
 from server.security.access import current_actor, requires
 from server.security.sessions import accepts_artifacts
 
@@ -139,6 +140,7 @@ def publish() -> ResponseReturnValue:
         card=forms.model_card(request.form),
         aliases=[alias] if alias else [],
         signature=forms.optional_upload(request.files, "signature"),
+        reference=uploaded_reference(),
         allow_duplicate=request.form.get("allow_duplicate") == "on",
     )
     with cofre.write() as session:

@@ -20,13 +20,16 @@ import pytest
 from governance.accounts.actor import SYSTEM
 from governance.accounts.service import key_actor
 from governance.audit.service import AuditEvent, PersonalRow
+from governance.monitoring.profiles import ReferenceData
 from governance.registry.service import PublishRequest
 from server import create_app
 from server.container import Container
 from server.setup import initialise
 from tests.conftest import services_of
+from tests.support import monitoring
 from tests.support.gunicorn import cofre_env, free_port, wait_until_ready
 from tests.support.models import CARD, iris_classifier, iris_classifier_v2
+from tests.support.scoring import score
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,7 +74,26 @@ def _seed(container: Container) -> Appliance:
         container.registry.model(session, "hostile").name = HOSTILE
     seeded = Appliance("", container, Path(), key.secret)
     seeded.sha256 = _predictions(container, key_actor(key.key))
+    _monitored(container)
+    with container.read() as session:  # the traffic page reads what this job counts
+        container.monitoring.run_due(session, container.monitoring_window)
     return seeded
+
+
+def _monitored(container: Container) -> None:
+    """Model `risk`, published with reference data, and traffic with x2 shifted."""
+    request = PublishRequest(
+        name="risk",
+        artifact=monitoring.classifier(),
+        card=CARD,
+        aliases=["production"],
+        reference=ReferenceData(monitoring.reference_csv(), "csv"),
+    )
+    with container.write() as session:
+        container.registry.publish(session, SYSTEM, request)
+    rows = monitoring.normal_frame(200, seed=3, shift={"x2": 2.0}).to_dict("records")
+    for start in (0, 100):
+        score(container, [None] * 100, name="risk", rows=rows[start : start + 100])
 
 
 def _predictions(container: Container, caller: Any) -> str:

@@ -184,3 +184,25 @@ def test_traffic_page_draws_the_predictions(context: Any, appliance: Appliance) 
     assert page.inner_text("section.traffic .requests") == "3"
     assert page.locator("svg.chart rect").count() > 0
     screenshot(page, "traffic")
+
+
+def test_monitoring_page_shows_the_drifting_feature_first(
+    context: Any, appliance: Appliance
+) -> None:
+    page = context.new_page()
+    sign_in(page, "auditor")
+    page.click("nav >> text=Monitoring")
+    page.wait_for_url("**/admin/monitoring")
+    assert "x2" in page.inner_text("table.monitoring")
+    page.click("table.monitoring >> text=risk")
+    page.wait_for_url("**/admin/models/risk/monitoring*")
+    first = page.locator("table.features tbody tr").first
+    assert first.get_attribute("id") == "feature-x2"
+    assert "drifting" in (first.get_attribute("class") or "")
+    assert (
+        page.locator("section.drift-chart svg polyline, section.drift-chart svg circle").count() > 0
+    )
+    screenshot(page, "monitoring")
+    first.locator("td.psi a").click()
+    page.wait_for_url("**/admin/audit/**")
+    assert "2 records" in page.inner_text("#result-count")

@@ -67,3 +67,13 @@ def test_floats_and_missing_fields_are_refused() -> None:
         record_hash(RECORD | {"details": {"latency": 1.5}})
     with pytest.raises(ValueError):
         record_hash({k: v for k, v in RECORD.items() if k != "purpose"})
+
+
+def test_plain_documents_read_back_and_older_nan_rows_still_open() -> None:
+    import math
+
+    from governance.audit.chain import plain_bytes, read_plain
+
+    assert read_plain(plain_bytes({"x": [1.5, None, "a"]})) == {"x": [1.5, None, "a"]}
+    older = read_plain(b'{"input": {"x": NaN}}')  # json.dumps wrote NaN before orjson
+    assert math.isnan(older["input"]["x"])

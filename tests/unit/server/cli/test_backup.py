@@ -85,6 +85,8 @@ def test_jobs_run_records_and_lists(runner: CliRunner) -> None:
         "restore-drill": "ok",
         "audit-checkpoint": None,  # scheduled, not run yet
         "retention": None,
+        "monitoring": None,
+        "alert-retraining": None,
     }
     assert runner.invoke(cli, ["jobs", "run", "nonsense"]).exit_code == 1
 

@@ -41,6 +41,8 @@ def test_jobs_endpoint_lists_schedule_and_history(client: FlaskClient, api_key: 
         "restore-drill",
         "audit-checkpoint",
         "retention",
+        "monitoring",
+        "alert-retraining",
     }
     assert all(j["next_run"] for j in body["jobs"]) and body["runs"] == []
 

@@ -173,6 +173,13 @@ def test_bad_credentials_are_401(app: Flask, header: str) -> None:
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_monitoring_reports_are_for_publishers_auditors_and_admins(app: Flask) -> None:
+    rule = next(r for r in app.url_map.iter_rules() if r.rule.endswith("/<name>/monitoring"))
+    permission = declared_permission(app, rule.endpoint)
+    assert permission == "monitoring:read"
+    assert {r.value for r in Role if allows(r, permission)} == {"admin", "publisher", "auditor"}
+
+
 def test_feedback_is_for_predictors_and_admins(
     app: Flask, api_key: Callable[..., dict[str, str]]
 ) -> None:
