@@ -34,6 +34,7 @@ from governance.monitoring.feedback import Feedback, FeedbackSource
 from governance.monitoring.service import Monitoring, MonitoringPolicy
 from governance.monitoring.windows import parse_length
 from governance.operations.jobs import JobHistory
+from governance.provenance.bundles import Bundles
 from governance.provenance.service import Provenance
 from governance.provenance.signers import Signers
 from governance.registry.artifacts import ArtifactStore
@@ -92,6 +93,10 @@ class Container:
     @cached_property
     def signers(self) -> Signers:
         return Signers(self.audit, self.keyring)
+
+    @cached_property
+    def bundles(self) -> Bundles:
+        return Bundles(self.registry, self.signers, self.keyring, self.audit)
 
     @cached_property
     def provenance(self) -> Provenance:

@@ -96,6 +96,7 @@ def cli(ctx: click.Context) -> None:
 def _register() -> None:
     from server.cli import (
         alerts,
+        appliance,
         audit,
         backup,
         compliance,
@@ -116,6 +117,7 @@ def _register() -> None:
     )
 
     for module in (
+        appliance,
         init,
         serve,
         demo,
