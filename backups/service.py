@@ -325,7 +325,8 @@ class Backups:
             engine.dispose()
 
     def _prove(self, url: str, artifact_dir: Path, manifest: Manifest) -> int:
-        """The restored appliance works: schema as backed up, models load, chain verifies."""
+        """The restored appliance works: schema as backed up, models (and their compiled
+        forms) load, chain verifies."""
         engine = make_engine(url)
         try:
             revision = current_revision(engine)
@@ -339,6 +340,8 @@ class Backups:
                 versions = list(session.scalars(select(ModelVersion)))
                 for version in versions:
                     registry.load_estimator(version)
+                    if version.runtime == "onnx":  # its compiled model opens and checks too
+                        registry.load_compiled(version)
                 report = audit.verify(session)
                 head = audit.head(session)
         finally:

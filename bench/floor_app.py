@@ -1,10 +1,12 @@
 """The floor: the least a Flask app can do to serve the same estimators over HTTP.
 
 No auth, no validation, no audit, no registry: it loads every skops file in
-$BENCH_MODEL_DIR at import (preloaded by Gunicorn, like cofre), builds the
-DataFrame the estimator was fitted on (so sklearn does not warn per call) and
-returns `predict`. Same URL and body as cofre's native door, so the load
-generator sends byte-identical requests to both.
+$BENCH_MODEL_DIR at import (preloaded by Gunicorn), builds the DataFrame the
+estimator was fitted on (so scikit-learn sees the feature names, as a user's
+app would give them) and returns `predict`. With BENCH_PROBA=1 it also returns
+the class probabilities, from one `predict_proba` pass with the labels taken as
+its argmax (what cofre does for these estimators), so both do the same model
+work. Same URL and body as cofre's native door.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def _load(directory: Path) -> dict[str, Any]:
 
 
 MODELS = _load(Path(os.environ["BENCH_MODEL_DIR"]))
+PROBA = os.environ.get("BENCH_PROBA") == "1"
 app = Flask(__name__)
 
 
@@ -36,4 +39,8 @@ def predict(name: str) -> Any:
     frame = pd.DataFrame.from_records(
         request.get_json()["instances"], columns=model.feature_names_in_
     )
-    return jsonify({"predictions": model.predict(frame).tolist()})
+    if not PROBA:
+        return jsonify({"predictions": model.predict(frame).tolist()})
+    proba = model.predict_proba(frame)
+    labels = model.classes_.take(proba.argmax(axis=1))
+    return jsonify({"predictions": labels.tolist(), "probabilities": proba.tolist()})

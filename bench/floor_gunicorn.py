@@ -1,32 +1,18 @@
-"""Gunicorn settings for the floor: every setting cofre's config module sets, copied.
+"""Gunicorn settings for the floor: the best plain setup, not one shaped like cofre.
 
-Copying them (rather than restating them) keeps the comparison fair when
-server/gunicorn_conf.py changes: same worker class and threads, preload,
-keep-alive, timeouts, request limits and access log. Bind and worker count come
-from the command line, for both servers. cofre's hooks (metrics directory,
-post-fork engine disposal) are left out: they do not run per request; the GIL
-switch interval cofre sets after the fork is set here too.
+Sync workers (one request at a time per process: no thread hand-offs, no GIL
+contention, the fastest Gunicorn worker for CPU-bound handlers), no access log
+(a log line per request is work cofre does for its audit check, a plain app
+need not), the app preloaded in the master so the workers share the estimators'
+pages. Bind and worker count come from the command line (bench/run.py passes
+127.0.0.1 and --workers 2, as to every server).
 """
 
 from __future__ import annotations
 
-from gunicorn.config import KNOWN_SETTINGS
-
-from server import gunicorn_conf as _cofre
-
-_COPIED = {
-    setting.name: getattr(_cofre, setting.name)
-    for setting in KNOWN_SETTINGS
-    if hasattr(_cofre, setting.name)
-    and not callable(getattr(_cofre, setting.name))
-    and setting.name not in ("bind", "workers")
-}
-globals().update(_COPIED)
-
-
-def post_fork(server: object, worker: object) -> None:
-    """The one part of cofre's post_fork that touches how requests run: its workers'
-    GIL switch interval, so both servers' threads take turns alike."""
-    import sys
-
-    sys.setswitchinterval(_cofre.GIL_SWITCH_INTERVAL_S)
+worker_class = "sync"
+preload_app = True
+accesslog = None
+errorlog = "-"
+loglevel = "warning"
+timeout = 60

@@ -12,7 +12,13 @@ from governance.monitoring.records import (
 )
 from governance.operations.records import JobRun
 from governance.provenance.records import TrustedSigner, VersionOrigin, VersionSignature
-from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
+from governance.registry.records import (
+    Alias,
+    AliasHistory,
+    Compilation,
+    ModelVersion,
+    RegisteredModel,
+)
 from governance.retraining.records import RetrainingPlan, RetrainingRun
 from governance.subjects.records import DecisionReview, SubjectHold
 
@@ -27,6 +33,7 @@ __all__ = [
     "AuditDataKey",
     "AuditHead",
     "AuditRecord",
+    "Compilation",
     "DecisionReview",
     "FeedbackLabel",
     "JobRun",

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from governance.audit.disclosures import Disclosed
@@ -151,6 +152,16 @@ def ropa_markdown(ropa: RecordOfProcessing) -> str:
         f"- {name.replace('_', ' ').capitalize()}: {text}" for name, text in ropa.security.items()
     ]
     return "\n".join(lines) + "\n"
+
+
+# -- compiled models -----------------------------------------------------------------------
+def manifest_path(model_file: Path) -> Path:
+    """The manifest travels beside the model: `model.onnx` -> `model.onnx.manifest.json`."""
+    return model_file.with_name(model_file.name + ".manifest.json")
+
+
+def manifest_json(manifest: dict[str, Any]) -> bytes:
+    return (_json(manifest) + "\n").encode()
 
 
 # -- shared ------------------------------------------------------------------------------

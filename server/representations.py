@@ -8,7 +8,7 @@ from governance.accounts.records import ApiKey, User
 from governance.monitoring.records import Alert, AlertDelivery
 from governance.operations.records import JobRun
 from governance.provenance.records import TrustedSigner
-from governance.registry.records import AliasHistory, ModelVersion, RegisteredModel
+from governance.registry.records import AliasHistory, Compilation, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
 from governance.subjects.erasure import Erasure, SubjectStatus
 from governance.subjects.records import SubjectHold
@@ -42,6 +42,8 @@ def version_detail(version: ModelVersion) -> dict[str, Any]:
         "allow_missing": version.allow_missing,
         "estimator": version.estimator_type,
         "sklearn_version": version.sklearn_version,
+        "runtime": version.runtime,
+        "compilation": compilation(version.compilation),
         "published_by": version.published_by,
         "published_at": version.published_at.isoformat(),
         "aliases": sorted(a.name for a in version.model.aliases if a.version == version.version),
@@ -95,6 +97,22 @@ def signer_summary(signer: TrustedSigner) -> dict[str, Any]:
         "fingerprint": signer.fingerprint,
         "added_by": signer.added_by,
         "added_at": signer.added_at.isoformat(),
+    }
+
+
+def compilation(row: Compilation | None) -> dict[str, Any]:
+    """Which runtime answers and why; the proof's figures when there was one."""
+    if row is None:
+        return {"runtime": "sklearn", "reason": "never compiled (cofre models compile)"}
+    return {
+        "runtime": row.runtime,
+        "requested": row.requested,
+        "reason": row.reason,
+        "onnx_sha256": row.sha256,
+        "onnx_size": row.size,
+        "proof": row.proof,
+        "compiled_by": row.compiled_by,
+        "compiled_at": row.compiled_at.isoformat(),
     }
 
 

@@ -1,4 +1,4 @@
-"""Master-key rotation: a new KEK becomes current and every data key is re-wrapped."""
+"""Master-key rotation: a new KEK; every data key (artifact, compiled, audit) re-wrapped."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from governance.accounts.actor import Actor
 from governance.audit.records import AuditDataKey
 from governance.audit.service import AuditEvent, AuditLog, data_key_context
 from governance.crypto.keyring import KeyRing, WrappedKey
-from governance.registry.artifacts import key_context
-from governance.registry.records import ModelVersion
+from governance.registry.artifacts import ONNX, key_context
+from governance.registry.records import Compilation, ModelVersion
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,13 @@ def rotate_master_key(
         plain = keyring.unwrap(WrappedKey(version.kek_id, version.wrapped_key), context)
         wrapped = keyring.wrap(plain, context)
         version.kek_id, version.wrapped_key = wrapped.kek_id, wrapped.blob
+        count += _tick(progress)
+    for row in session.scalars(select(Compilation).where(Compilation.wrapped_key.is_not(None))):
+        owner = row.model_version
+        context = key_context(owner.model.name, owner.version, row.sha256 or "", ONNX)
+        plain = keyring.unwrap(WrappedKey(row.kek_id or "", row.wrapped_key or b""), context)
+        wrapped = keyring.wrap(plain, context)
+        row.kek_id, row.wrapped_key = wrapped.kek_id, wrapped.blob
         count += _tick(progress)
     for data_key in session.scalars(select(AuditDataKey).where(AuditDataKey.wrapped.is_not(None))):
         context = data_key_context(data_key.id)

@@ -1,7 +1,8 @@
 """Encrypted artifact storage: AES-256-GCM under a per-version data key, wrapped by a KEK.
 
-The associated data binds model name, version and plaintext SHA-256, so a file
-copied over another version's, a flipped bit or a wrong key all fail to open.
+The associated data binds model name, version and plaintext SHA-256 (and, for a
+version's compiled ONNX model, the kind "onnx"), so a file copied over another
+version's or over the other kind, a flipped bit or a wrong key all fail to open.
 Files are written to a temporary name, fsynced and renamed: a crash never
 leaves a half-written artifact under a real name.
 """
@@ -19,13 +20,17 @@ from governance.crypto.keyring import KeyRing, WrappedKey
 from governance.errors import IntegrityError, KeyUnavailable
 from governance.files import write_atomically
 
+SKOPS = ""  # the published artifact; its framing predates kinds and stays as it was
+ONNX = "onnx"  # the version's compiled model
 
-def artifact_aad(name: str, version: int, sha256: str) -> bytes:
-    return b"cofre-artifact\x00" + "\x00".join((name, str(version), sha256)).encode()
+
+def artifact_aad(name: str, version: int, sha256: str, kind: str = SKOPS) -> bytes:
+    parts = (name, str(version), sha256, kind) if kind else (name, str(version), sha256)
+    return b"cofre-artifact\x00" + "\x00".join(parts).encode()
 
 
-def key_context(name: str, version: int, sha256: str) -> str:
-    return f"artifact:{name}:{version}:{sha256}"
+def key_context(name: str, version: int, sha256: str, kind: str = SKOPS) -> str:
+    return f"artifact:{name}:{version}:{sha256}" + (f":{kind}" if kind else "")
 
 
 # What `check` remembers of a file it authenticated: (device, inode, size, mtime,
@@ -44,27 +49,35 @@ class ArtifactStore:
         self._authenticated: dict[str, _Identity] = {}
         self._lock = threading.Lock()
 
-    def put(self, name: str, version: int, plaintext: bytes) -> tuple[str, str, WrappedKey]:
+    def put(
+        self, name: str, version: int, plaintext: bytes, kind: str = SKOPS
+    ) -> tuple[str, str, WrappedKey]:
         """Encrypt and store; return (file name, plaintext sha256, wrapped data key)."""
         sha = hashlib.sha256(plaintext).hexdigest()
         data_key = new_data_key()
-        sealed = seal(data_key, plaintext, artifact_aad(name, version, sha))
-        wrapped = self.keyring.wrap(data_key, key_context(name, version, sha))
+        sealed = seal(data_key, plaintext, artifact_aad(name, version, sha, kind))
+        wrapped = self.keyring.wrap(data_key, key_context(name, version, sha, kind))
         file_name = f"{secrets.token_hex(16)}.cofre"
         self._write_atomically(file_name, sealed)
         return file_name, sha, wrapped
 
     def get(
-        self, name: str, version: int, sha256: str, file_name: str, wrapped: WrappedKey
+        self,
+        name: str,
+        version: int,
+        sha256: str,
+        file_name: str,
+        wrapped: WrappedKey,
+        kind: str = SKOPS,
     ) -> bytes:
         """Decrypt and check; errors name the model and version, never the content."""
-        what = f"model {name!r} version {version}"
+        what = f"model {name!r} version {version}" + (f" ({kind})" if kind else "")
         try:
             sealed = (self.directory / file_name).read_bytes()
         except FileNotFoundError:
             raise IntegrityError(f"{what}: the artifact file is missing") from None
         try:
-            data_key = self.keyring.unwrap(wrapped, key_context(name, version, sha256))
+            data_key = self.keyring.unwrap(wrapped, key_context(name, version, sha256, kind))
         except KeyUnavailable as exc:
             raise KeyUnavailable(f"{what}: {exc.detail}") from None
         except IntegrityError:
@@ -72,18 +85,24 @@ class ArtifactStore:
                 f"{what}: its data key does not open with the master key "
                 "(wrong key or tampered key record)"
             ) from None
-        plaintext = open_sealed(data_key, sealed, artifact_aad(name, version, sha256), what)
+        plaintext = open_sealed(data_key, sealed, artifact_aad(name, version, sha256, kind), what)
         if hashlib.sha256(plaintext).hexdigest() != sha256:
             raise IntegrityError(f"{what}: the artifact does not match its recorded SHA-256")
         return plaintext
 
     def check(
-        self, name: str, version: int, sha256: str, file_name: str, wrapped: WrappedKey
+        self,
+        name: str,
+        version: int,
+        sha256: str,
+        file_name: str,
+        wrapped: WrappedKey,
+        kind: str = SKOPS,
     ) -> None:
         """Authenticate the stored artifact as `get` does (open the data key, decrypt,
         compare the SHA-256), once per state of the file: while its identity and its
         record are unchanged, a readiness probe costs one stat()."""
-        what = f"model {name!r} version {version}"
+        what = f"model {name!r} version {version}" + (f" ({kind})" if kind else "")
         try:
             stat = os.stat(self.directory / file_name)
         except FileNotFoundError:
@@ -103,7 +122,7 @@ class ArtifactStore:
         with self._lock:
             if self._authenticated.get(file_name) == identity:
                 return
-        self.get(name, version, sha256, file_name, wrapped)
+        self.get(name, version, sha256, file_name, wrapped, kind)
         with self._lock:
             if len(self._authenticated) >= MAX_REMEMBERED:
                 self._authenticated.clear()

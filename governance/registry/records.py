@@ -1,4 +1,4 @@
-"""ORM classes of the registry: models, versions, aliases and their history."""
+"""ORM classes of the registry: models, versions, their compiled form, aliases and history."""
 
 from __future__ import annotations
 
@@ -72,6 +72,41 @@ class ModelVersion(Base):
     recipients: Mapped[str] = mapped_column(Text, default="")
 
     model: Mapped[RegisteredModel] = relationship(back_populates="versions")
+    compilation: Mapped[Compilation | None] = relationship(
+        back_populates="model_version", lazy="selectin", uselist=False
+    )
+
+    @property
+    def runtime(self) -> str:
+        """The runtime that answers for this version: "onnx" only once proven equal."""
+        return self.compilation.runtime if self.compilation is not None else "sklearn"
+
+
+class Compilation(Base):
+    """A version's estimator compiled to ONNX, or why it was not (one per version).
+
+    The ONNX model is stored encrypted like the skops artifact, under its own data
+    key; `proof` holds the figures of its comparison with the estimator. A version
+    serves from it only when `runtime` is "onnx".
+    """
+
+    __tablename__ = "model_compilations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), unique=True)
+    requested: Mapped[str] = mapped_column(String(16))  # "auto" | "sklearn" | "onnx"
+    runtime: Mapped[str] = mapped_column(String(16))  # "onnx" | "sklearn"
+    reason: Mapped[str] = mapped_column(Text, default="")  # why sklearn, when it is
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    artifact_file: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    kek_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    proof: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    compiled_by: Mapped[str] = mapped_column(String(64))
+    compiled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    model_version: Mapped[ModelVersion] = relationship(back_populates="compilation")
 
 
 class Alias(Base):

@@ -1,7 +1,8 @@
-"""Registry use cases: publish, resolve, alias, roll back, describe.
+"""Registry use cases: publish, compile, resolve, alias, roll back, describe.
 
 Each use case runs in the caller's transaction and appends its audit event
-there, so a version, an alias move and their records commit together.
+there, so a version, its compiled model, an alias move and their records commit
+together.
 """
 
 from __future__ import annotations
@@ -19,13 +20,25 @@ from governance.accounts.actor import Actor
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import utcnow
 from governance.crypto.keyring import WrappedKey
-from governance.db import undo_on_rollback
+from governance.db import after_commit, undo_on_rollback
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound
-from governance.monitoring.profiles import Profiles, ReferenceData
+from governance.monitoring.profiles import (
+    Profiles,
+    ReferenceData,
+    estimator_input,
+    read_reference,
+)
 from governance.provenance.service import Origin, Provenance, SignatureCheck
-from governance.registry.artifacts import ArtifactStore
+from governance.registry import compiled
+from governance.registry.artifacts import ONNX, ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
-from governance.registry.records import Alias, AliasHistory, ModelVersion, RegisteredModel
+from governance.registry.records import (
+    Alias,
+    AliasHistory,
+    Compilation,
+    ModelVersion,
+    RegisteredModel,
+)
 
 DTYPES = ("float64", "int64", "bool", "string")
 DECISION_MODES = ("automated", "human-reviewed")
@@ -76,6 +89,25 @@ class PublishRequest:
     reference: ReferenceData | None = None
     # A byte-identical artifact is refused (Conflict naming its version) unless asked.
     allow_duplicate: bool = False
+    # "auto": served by ONNX Runtime once proven equal; "onnx": that or no publish;
+    # "sklearn": never compiled.
+    runtime: str = "auto"
+
+
+@dataclass(frozen=True)
+class CompiledExport:
+    model: bytes
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PreparedPublish:
+    """A publish request checked, described and compiled, ready for its transaction."""
+
+    request: PublishRequest
+    facts: EstimatorFacts
+    features: list[dict[str, str]]
+    compilation: compiled.Compilation
 
 
 class Registry:
@@ -96,14 +128,39 @@ class Registry:
         self.profiles = profiles or Profiles()
 
     # -- publish -------------------------------------------------------------------
-    def publish(self, session: Session, actor: Actor, request: PublishRequest) -> ModelVersion:
+    def prepare(self, actor: Actor, request: PublishRequest) -> PreparedPublish:
+        """Check, describe and compile a publish request: all of it without the database.
+
+        Callers run it before their write transaction: converting and proving a large
+        ensemble takes seconds, and on SQLite the write lock held meanwhile would
+        stall every worker's audit appends."""
         check_model_name(request.name)
         actor.check_model(request.name)
+        check_runtime(request.runtime)
         problems = request.card.problems()
         if problems:
             raise InvalidInput("the model card is incomplete", problems)
         facts = describe(request.artifact)
         features = feature_schema(facts, request.features)
+        attempt = attempt_compilation(
+            facts.estimator,
+            features,
+            facts.classes,
+            has_proba=facts.has_proba,
+            allow_missing=request.allow_missing,
+            runtime=request.runtime,
+            reference=_proof_rows(request.reference, features),
+        )
+        return PreparedPublish(request, facts, features, attempt)
+
+    def publish(
+        self, session: Session, actor: Actor, request: PublishRequest | PreparedPublish
+    ) -> ModelVersion:
+        """The next version of a model, compiled when proven equal (prepared before the
+        transaction by `prepare`, or here)."""
+        prepared = request if isinstance(request, PreparedPublish) else self.prepare(actor, request)
+        request, facts, features = prepared.request, prepared.facts, prepared.features
+        actor.check_model(request.name)  # prepared by whoever: this actor publishes it
         signed = self._check_signature(session, request)
         model = self._model_for_publish(session, request.name)
         if not request.allow_duplicate:
@@ -130,6 +187,7 @@ class Registry:
                     facts.estimator,
                     request.reference,
                 )
+            self._record_attempt(session, actor, record, request.runtime, prepared.compilation)
             for alias in request.aliases:
                 self.set_alias(session, actor, request.name, version, alias)
             session.flush()
@@ -217,6 +275,148 @@ class Registry:
         )
         return record
 
+    # -- compiled inference -------------------------------------------------------------
+    def prepare_compile(
+        self, session: Session, actor: Actor, name: str, version: int, runtime: str = "auto"
+    ) -> compiled.Compilation:
+        """Convert and prove a published version in a read session (the slow part, kept
+        out of the write transaction; versions are immutable, so it stays true)."""
+        actor.check_model(name)
+        check_runtime(runtime)
+        record = self.resolve(session, name, version=version)
+        return attempt_compilation(
+            self.load_estimator(record),
+            record.features,
+            record.classes,
+            has_proba=record.has_proba,
+            allow_missing=record.allow_missing,
+            runtime=runtime,
+        )
+
+    def compile(
+        self,
+        session: Session,
+        actor: Actor,
+        name: str,
+        version: int,
+        runtime: str = "auto",
+        attempt: compiled.Compilation | None = None,
+    ) -> ModelVersion:
+        """Compile (again) a published version and serve it from ONNX once proven equal;
+        the version itself, its artifact and its hash do not change. `attempt` comes
+        from `prepare_compile`, else it is made here."""
+        actor.check_model(name)
+        check_runtime(runtime)
+        if attempt is None:
+            attempt = self.prepare_compile(session, actor, name, version, runtime)
+        record = self.resolve(session, name, version=version)
+        self._record_attempt(session, actor, record, runtime, attempt)
+        session.flush()
+        return record
+
+    def _record_attempt(
+        self,
+        session: Session,
+        actor: Actor,
+        record: ModelVersion,
+        runtime: str,
+        attempt: compiled.Compilation,
+    ) -> Compilation:
+        """Store the compiled model (or why there is none) and audit the attempt."""
+        row = self._record_compilation(session, actor, record, runtime, attempt)
+        self.audit.append(
+            session,
+            AuditEvent(
+                kind="model.compiled",
+                actor=actor,
+                model_name=record.model.name,
+                model_version=record.version,
+                artifact_sha256=record.sha256,
+                details={
+                    "runtime": row.runtime,
+                    "requested": runtime,
+                    "reason": row.reason,
+                    "onnx_sha256": row.sha256,
+                    "proof": _hashable(row.proof),
+                },
+            ),
+        )
+        return row
+
+    def _record_compilation(
+        self,
+        session: Session,
+        actor: Actor,
+        record: ModelVersion,
+        requested: str,
+        attempt: compiled.Compilation,
+    ) -> Compilation:
+        row = record.compilation or Compilation(model_version=record)
+        row.requested, row.compiled_by, row.compiled_at = requested, actor.name, utcnow()
+        row.proof = attempt.proof.as_dict() if attempt.proof is not None else None
+        row.runtime = "onnx" if attempt.proven else "sklearn"
+        row.reason = attempt.reason
+        model = attempt.model if attempt.proven else None
+        if model is None or hashlib.sha256(model).hexdigest() != row.sha256:
+            # A new model replaces the stored one (an identical one is kept as it is,
+            # so workers that resolved the version a moment ago still find its file).
+            self._replace_compiled_file(session, record, row, model)
+        session.add(row)
+        session.flush()
+        return row
+
+    def _replace_compiled_file(
+        self, session: Session, record: ModelVersion, row: Compilation, model: bytes | None
+    ) -> None:
+        replaced = row.artifact_file
+        row.sha256 = row.size = row.artifact_file = row.kek_id = row.wrapped_key = None
+        if model is not None:
+            file_name, sha, wrapped = self.store.put(record.model.name, record.version, model, ONNX)
+            undo_on_rollback(session, lambda: self.store.remove(file_name))
+            row.sha256, row.size, row.artifact_file = sha, len(model), file_name
+            row.kek_id, row.wrapped_key = wrapped.kek_id, wrapped.blob
+        if replaced:  # the earlier compiled file goes once the new row is durable
+            after_commit(session, lambda: self.store.remove(replaced))
+
+    def load_compiled(self, version: ModelVersion) -> bytes:
+        """The proven ONNX model's bytes, decrypted in memory and checked."""
+        row = version.compilation
+        if row is None or row.runtime != "onnx" or row.artifact_file is None:
+            raise NotFound(
+                f"model {version.model.name!r} version {version.version} has no proven ONNX model"
+            )
+        return self.store.get(
+            version.model.name,
+            version.version,
+            row.sha256 or "",
+            row.artifact_file,
+            WrappedKey(row.kek_id or "", row.wrapped_key or b""),
+            ONNX,
+        )
+
+    def export_compiled(
+        self, session: Session, actor: Actor, name: str, version: int
+    ) -> CompiledExport:
+        """The proven ONNX model and its manifest (schema, hashes, the proof), for a
+        device that runs it outside the appliance; an audit event in the caller's
+        transaction, so a failed write of the files records no export."""
+        actor.check_model(name)
+        record = self.resolve(session, name, version=version)
+        model = self.load_compiled(record)
+        manifest = compiled_manifest(record, compiled.graph_outputs(model))
+        self.audit.append(
+            session,
+            AuditEvent(
+                kind="model.exported",
+                actor=actor,
+                model_name=name,
+                model_version=version,
+                artifact_sha256=record.sha256,
+                details={"format": "onnx", "onnx_sha256": manifest["onnx"]["sha256"]},
+            ),
+        )
+        return CompiledExport(model, manifest)
+
     # -- reading ----------------------------------------------------------------------
     def models(self, session: Session, actor: Actor) -> list[RegisteredModel]:
         """The models `actor` may act on: a key limited to some models sees only those
@@ -265,8 +465,9 @@ class Registry:
         )
 
     def check_artifact(self, version: ModelVersion) -> None:
-        """Readiness: the artifact authenticates (decrypts, matches its SHA-256); cached
-        by the file's identity, so a probe is cheap while nothing changed."""
+        """Readiness: the artifact (and the compiled model) authenticates (decrypts,
+        matches its SHA-256); cached by the file's identity, so a probe is cheap while
+        nothing changed."""
         self.store.check(
             version.model.name,
             version.version,
@@ -274,6 +475,16 @@ class Registry:
             version.artifact_file,
             WrappedKey(version.kek_id, version.wrapped_key),
         )
+        row = version.compilation
+        if row is not None and row.artifact_file is not None:
+            self.store.check(
+                version.model.name,
+                version.version,
+                row.sha256 or "",
+                row.artifact_file,
+                WrappedKey(row.kek_id or "", row.wrapped_key or b""),
+                ONNX,
+            )
 
     def load_estimator(self, version: ModelVersion) -> Any:
         """Check its signature, decrypt in memory, check the hash, load with trusted
@@ -387,6 +598,89 @@ def check_model_name(name: str) -> None:
         raise InvalidInput(
             "invalid model name",
             [FieldError("name", "1-128 letters, digits, '.', '_' or '-', starting alphanumeric")],
+        )
+
+
+def _proof_rows(reference: ReferenceData | None, features: list[dict[str, str]]) -> Any:
+    """The reference data's feature columns, on which the compiled model is proven
+    equal (None: rows generated from the schema). Unreadable or incomplete data is
+    refused when its profile is made; here it only falls back to generated rows."""
+    if reference is None:
+        return None
+    try:
+        frame = read_reference(reference)
+        return estimator_input(frame, features, named=True)
+    except InvalidInput:
+        return None
+
+
+def attempt_compilation(
+    estimator: Any,
+    features: list[dict[str, str]],
+    classes: list[Any] | None,
+    *,
+    has_proba: bool,
+    allow_missing: bool,
+    runtime: str,
+    reference: Any = None,
+) -> compiled.Compilation:
+    """Convert and prove as `runtime` asks; "onnx" refuses what is not proven."""
+    if runtime == "sklearn":
+        return compiled.Compilation(None, None, "the publisher chose scikit-learn")
+    attempt = compiled.compile_estimator(
+        estimator,
+        features,
+        classes,
+        has_proba=has_proba,
+        allow_missing=allow_missing,
+        reference=reference,
+    )
+    if runtime == "onnx" and not attempt.proven:
+        raise InvalidInput(
+            f"runtime onnx refused: {attempt.reason}", [FieldError("runtime", attempt.reason)]
+        )
+    return attempt
+
+
+def compiled_manifest(record: ModelVersion, outputs: list[str]) -> dict[str, Any]:
+    """What a device needs to run the exported model as the appliance does."""
+    row = record.compilation
+    assert row is not None  # load_compiled refused versions without one
+    return {
+        "format": "onnx",
+        "model": record.model.name,
+        "version": record.version,
+        "estimator": record.estimator_type,
+        "sklearn_version": record.sklearn_version,
+        "artifact_sha256": record.sha256,
+        "onnx": {"sha256": row.sha256, "size": row.size},
+        "input": {
+            "name": compiled.INPUT_NAME,
+            "dtype": (row.proof or {}).get("precision", "float32"),
+            "shape": [None, len(record.features)],
+            "features": record.features,
+        },
+        "outputs": outputs,
+        "classes": record.classes,
+        "has_proba": record.has_proba,
+        "allow_missing": record.allow_missing,
+        "proof": row.proof,
+        "compiled_at": row.compiled_at.isoformat(),
+        "compiled_by": row.compiled_by,
+    }
+
+
+def _hashable(proof: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The proof for the audit chain, whose hashed fields take no floats: as text."""
+    if proof is None:
+        return None
+    return {k: format(v, ".6g") if isinstance(v, float) else v for k, v in proof.items()}
+
+
+def check_runtime(runtime: str) -> None:
+    if runtime not in compiled.RUNTIMES:
+        raise InvalidInput(
+            "invalid runtime", [FieldError("runtime", f"one of {', '.join(compiled.RUNTIMES)}")]
         )
 
 

@@ -34,7 +34,13 @@ from governance.errors import CofreError, FieldError, InvalidInput, NotFound
 from governance.monitoring.rules import TRIGGER_KINDS
 from governance.operations.transactions import Transactions
 from governance.registry.records import ModelVersion
-from governance.registry.service import DEFAULT_ALIAS, ModelCard, PublishRequest, Registry
+from governance.registry.service import (
+    DEFAULT_ALIAS,
+    ModelCard,
+    PreparedPublish,
+    PublishRequest,
+    Registry,
+)
 from governance.retraining import quality
 from governance.retraining.evaluation import Metric, beats, metric_named, score
 from governance.retraining.records import RetrainingPlan, RetrainingRun
@@ -195,7 +201,14 @@ class Retraining:
             verdict = Verdict("failed", f"{type(exc).__name__}: {str(exc)[:200]}")
         if trigger:
             verdict.details["trigger"] = trigger
-        return self._record(plan_id, actor, champion, started, data, verdict)
+        # Described and compiled before the write transaction, which would otherwise
+        # hold the database's write lock for as long as the proof takes.
+        candidate = (
+            self.registry.prepare(actor, _candidate_request(plan, champion, verdict, data))
+            if verdict.decision == "registered"
+            else None
+        )
+        return self._record(plan_id, actor, champion, started, data, verdict, candidate)
 
     def _record(
         self,
@@ -205,12 +218,13 @@ class Retraining:
         started: datetime,
         data: Dataset | None,
         verdict: Verdict,
+        candidate: PreparedPublish | None,
     ) -> RetrainingRun:
         with self.tx.write() as session:
             plan = self.plan(session, plan_id, actor)
             candidate_version = None
-            if verdict.decision == "registered":
-                candidate_version = self._publish(session, actor, plan, champion, verdict, data)
+            if candidate is not None:
+                candidate_version = self.registry.publish(session, actor, candidate).version
             if verdict.profile is not None and plan.profile is None:
                 plan.profile = verdict.profile
             run = RetrainingRun(
@@ -232,37 +246,6 @@ class Retraining:
             session.flush()
             self.audit.append(session, _run_event(actor, plan, run))
         return run
-
-    def _publish(
-        self,
-        session: Session,
-        actor: Actor,
-        plan: RetrainingPlan,
-        champion: Champion,
-        verdict: Verdict,
-        data: Dataset | None,
-    ) -> int:
-        card = champion.card
-        description = (
-            f"Retrained by plan {plan.id} from {data.source if data else plan.source_kind} "
-            f"(sha256 {data.sha256[:12] if data else '-'}); "
-            f"champion was version {champion.version}."
-        )
-        request = PublishRequest(
-            name=plan.model_name,
-            artifact=sio.dumps(verdict.candidate),
-            card=ModelCard(
-                purpose=card.purpose,
-                legal_basis=card.legal_basis,
-                description=description,
-                decision_mode=card.decision_mode,
-                owner=card.owner,
-            ),
-            features=champion.features,
-            allow_missing=champion.allow_missing,
-            aliases=[CANDIDATE_ALIAS],
-        )
-        return self.registry.publish(session, actor, request).version
 
     def _champion(self, session: Session, model_name: str) -> Champion:
         version: ModelVersion = self.registry.resolve(session, model_name, alias=DEFAULT_ALIAS)
@@ -433,6 +416,31 @@ def _plan_event(actor: Actor, plan: RetrainingPlan) -> AuditEvent:
             "profile": "given" if plan.profile else "from first data",
             "on_alert": plan.on_alert,
         },
+    )
+
+
+def _candidate_request(
+    plan: RetrainingPlan, champion: Champion, verdict: Verdict, data: Dataset | None
+) -> PublishRequest:
+    card = champion.card
+    description = (
+        f"Retrained by plan {plan.id} from {data.source if data else plan.source_kind} "
+        f"(sha256 {data.sha256[:12] if data else '-'}); "
+        f"champion was version {champion.version}."
+    )
+    return PublishRequest(
+        name=plan.model_name,
+        artifact=sio.dumps(verdict.candidate),
+        card=ModelCard(
+            purpose=card.purpose,
+            legal_basis=card.legal_basis,
+            description=description,
+            decision_mode=card.decision_mode,
+            owner=card.owner,
+        ),
+        features=champion.features,
+        allow_missing=champion.allow_missing,
+        aliases=[CANDIDATE_ALIAS],
     )
 
 

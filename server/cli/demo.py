@@ -57,7 +57,10 @@ def demo(state: CliState) -> None:
                     signature=signatures.sign_bytes(artifact, signer) if signer else None,
                 ),
             )
-        click.echo(f"{model.name}: published version {version.version} as production")
+        click.echo(
+            f"{model.name}: published version {version.version} as production "
+            f"(runtime {version.runtime})"
+        )
 
 
 def _demo_signer(state: CliState) -> bytes:

@@ -1,4 +1,5 @@
-"""`cofre models`: publish, sign, list, show, alias (promote) and roll back."""
+"""`cofre models`: publish, sign, compile, export, import, list, show, alias (promote) and
+roll back."""
 
 from __future__ import annotations
 
@@ -9,17 +10,26 @@ from typing import Any
 
 import click
 
+from governance.files import write_atomically
 from governance.identifiers import MAX_ID, parse_id
 from governance.monitoring.profiles import ReferenceData, reference_format
 from governance.provenance import mlflow_source, signatures
 from governance.provenance.mlflow_source import MlflowModel
 from governance.provenance.service import Origin
+from governance.registry.compiled import RUNTIMES
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
+from server import exports
 from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
 from server.cli.params import ID
 
 _REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>[0-9]+))?$")
+_VERSION_REF = re.compile(r"^(?P<name>.+):(?P<version>[0-9]+)$")
+EXPORT_FORMATS = ("bundle", "onnx")
+_RUNTIME_HELP = (
+    "Who answers: 'auto' serves from ONNX Runtime once proven equal to the estimator, "
+    "'onnx' requires that (or fails), 'sklearn' never compiles."
+)
 
 
 @click.group("models")
@@ -82,6 +92,9 @@ def models() -> None:
     "--reference-target",
     help="The reference data's target column (default: a column named 'target').",
 )
+@click.option(
+    "--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help=_RUNTIME_HELP
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def publish(
@@ -104,6 +117,7 @@ def publish(
     signature_file: Path | None,
     reference_data: Path | None,
     reference_target: str | None,
+    runtime: str,
     as_json: bool,
 ) -> None:
     """Publish a skops FILE, an MLflow model directory or (--from-mlflow) a registered
@@ -127,17 +141,141 @@ def publish(
         aliases=list(aliases),
         signature=signature_file.read_bytes() if signature_file else None,
         reference=_reference(reference_data, reference_target),
+        runtime=runtime,
         allow_duplicate=allow_duplicate,
         origin=_origin(source),
     )
     cofre = state.services
+    prepared = cofre.registry.prepare(state.actor, request)  # slow: before the write lock
     with cofre.write() as session:
-        version = cofre.registry.publish(session, state.actor, request)
+        version = cofre.registry.publish(session, state.actor, prepared)
         detail = rep.version_detail(version)
     if as_json:
         emit_json(detail)
         return
-    click.echo(f"published {name} version {detail['version']} sha256={detail['sha256']}")
+    click.echo(
+        f"published {name} version {detail['version']} sha256={detail['sha256']} "
+        f"{_runtime_line(detail)}"
+    )
+
+
+def imported_from(origin: dict[str, Any]) -> str:
+    """ "imported from staging, version 3, approved there by ..." for a bundled version."""
+    approvers = origin.get("attestation", {}).get("approved_by") or []
+    approved = f", approved there by {', '.join(approvers)}" if approvers else ""
+    return (
+        f"imported from {origin['imported_from']}, version {origin['exported_version']}{approved}"
+    )
+
+
+def _runtime_line(detail: dict[str, Any]) -> str:
+    compilation = detail["compilation"]
+    if detail["runtime"] == "onnx":
+        return "runtime=onnx (proven equal)"
+    return f"runtime=sklearn ({compilation['reason']})"
+
+
+@models.command("compile")
+@click.argument("name")
+@click.argument("version", type=ID)
+@click.option(
+    "--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help=_RUNTIME_HELP
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def compile_version(state: CliState, name: str, version: int, runtime: str, as_json: bool) -> None:
+    """Compile VERSION of model NAME to ONNX and serve it from there once proven equal."""
+    cofre = state.services
+    with cofre.read() as session:  # the slow part, before the write lock
+        attempt = cofre.registry.prepare_compile(session, state.actor, name, version, runtime)
+    with cofre.write() as session:
+        compiled = cofre.registry.compile(session, state.actor, name, version, runtime, attempt)
+        detail = rep.version_detail(compiled)
+    if as_json:
+        emit_json(detail)
+        return
+    click.echo(f"{name} version {version} {_runtime_line(detail)}")
+
+
+@models.command("export")
+@click.argument("ref")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS),
+    default="bundle",
+    show_default=True,
+    help="bundle: a signed .cofre-bundle for another appliance; onnx: the proven ONNX model.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write."
+)
+@click.option(
+    "--to",
+    "recipient",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="bundle: seal the artifact to this appliance (its `cofre appliance key` output).",
+)
+@pass_state
+def export(state: CliState, ref: str, fmt: str, out: Path, recipient: Path | None) -> None:
+    """Write NAME[@ALIAS|:VERSION] as a signed bundle (default), or NAME:VERSION's proven
+    ONNX model with its manifest beside it (--format onnx)."""
+    if fmt == "bundle":
+        _export_bundle(state, ref, out, recipient)
+        return
+    match = _VERSION_REF.match(ref)
+    version = parse_id(match["version"]) if match else None
+    if match is None or version is None:
+        raise click.BadParameter(f"give NAME:VERSION, VERSION 1 to {MAX_ID}", param_hint="REF")
+    cofre = state.services
+    manifest_path = exports.manifest_path(out)
+    with cofre.write() as session:  # the export's audit event commits only once written
+        exported = cofre.registry.export_compiled(session, state.actor, match["name"], version)
+        # Private (0600) like every file cofre writes: a model is its owner's to share.
+        write_atomically(out, exported.model)
+        write_atomically(manifest_path, exports.manifest_json(exported.manifest))
+    sha = exported.manifest["onnx"]["sha256"]
+    click.echo(f"wrote {out} ({fmt}, sha256={sha}) and {manifest_path}")
+
+
+def _export_bundle(state: CliState, ref: str, out: Path, recipient: Path | None) -> None:
+    match = _REF.match(ref)
+    assert match is not None  # the pattern accepts any non-empty text
+    parts = match.groupdict()
+    version = parse_id(parts["version"]) if parts["version"] else None
+    cofre = state.services
+    with cofre.write() as session:  # the export's audit event commits only once written
+        record = cofre.registry.resolve(
+            session, parts["name"] or "", alias=parts["alias"], version=version
+        )
+        data = cofre.bundles.export(
+            session, state.actor, record, recipient.read_bytes() if recipient else None
+        )
+        write_atomically(out, data)
+        what = f"{record.model.name} version {record.version}"
+    sealed = "sealed to the recipient appliance" if recipient else "artifact in plain skops"
+    click.echo(f"wrote {out}: {what}, signed by this appliance, {sealed}")
+
+
+@models.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "as_name", help="Publish under this model name (default: the bundle's).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def import_bundle(state: CliState, file: Path, as_name: str | None, as_json: bool) -> None:
+    """Verify a .cofre-bundle from a trusted appliance and publish it as a new version."""
+    cofre = state.services
+    with cofre.write() as session:
+        version = cofre.bundles.import_(session, state.actor, file.read_bytes(), as_name)
+        detail = rep.version_detail(version)
+    if as_json:
+        emit_json(detail)
+        return
+    origin = detail["origin"]
+    click.echo(
+        f"imported {detail['name']} version {detail['version']} from {origin['imported_from']} "
+        f"(there: {origin['exported_name']} version {origin['exported_version']})"
+    )
 
 
 def _source(
@@ -273,6 +411,16 @@ def _print_show(data: dict[str, Any]) -> None:
         )
         click.echo(f"  sha256 {version['sha256']}  sklearn {version['sklearn_version']}")
         click.echo(f"  estimator {version['estimator']}  proba={version['has_proba']}")
+        click.echo(f"  {_runtime_line(version)}")
+        proof = version["compilation"].get("proof")
+        if proof:
+            click.echo(
+                f"  proof: {proof['rows']} {proof['sample']} rows, "
+                f"{proof['label_mismatches']} label mismatches, "
+                f"max probability diff {proof['max_proba_diff']}, "
+                f"max relative diff {proof['max_relative_diff']} "
+                f"(onnxruntime {proof['onnxruntime']}, skl2onnx {proof['skl2onnx']})"
+            )
         click.echo(f"  published by {version['published_by']} at {version['published_at']}")
         signed = version.get("signature")
         click.echo(
@@ -288,6 +436,8 @@ def _print_show(data: dict[str, Any]) -> None:
         origin = version.get("origin")
         if origin and origin["source"] == "mlflow":
             click.echo(f"  from MLflow {origin['reference']} run {origin['run_id'] or '-'}")
+        if origin and origin["source"] == "bundle":
+            click.echo(f"  {imported_from(origin)}")
 
 
 @models.command("alias")
@@ -320,13 +470,20 @@ def rollback(state: CliState, name: str, alias: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def history(state: CliState, name: str, as_json: bool) -> None:
-    """Show every alias move of model NAME."""
+    """Show every alias move of model NAME, and where imported versions came from."""
     cofre = state.services
     with cofre.read() as session:
         rows = [rep.alias_move(h) for h in cofre.registry.alias_history(session, name)]
+        versions = rep.model_detail(cofre.registry.model(session, name))["versions"]
     if as_json:
         emit_json(rows)
         return
+    for version in versions:
+        if version["origin"] and version["origin"]["source"] == "bundle":
+            click.echo(
+                f"{version['published_at']} version {version['version']}: "
+                f"{imported_from(version['origin'])}"
+            )
     for row in rows:
         click.echo(
             f"{row['at']} {row['alias']}: {row['from_version']} -> {row['to_version']} "

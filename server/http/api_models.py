@@ -1,4 +1,4 @@
-"""JSON endpoints of the model registry: list, show, publish, alias, roll back."""
+"""JSON endpoints of the model registry: list, show, publish, compile, alias, roll back."""
 
 from __future__ import annotations
 
@@ -52,10 +52,22 @@ def show_version(name: str, version: int) -> ResponseReturnValue:
 def publish_version(name: str) -> ResponseReturnValue:
     cofre = services()
     request.max_content_length = cofre.settings.max_artifact_bytes
-    publish = _publish_request(name)
+    prepared = cofre.registry.prepare(current_actor(), _publish_request(name))  # before the lock
     with cofre.write() as session:
-        version = cofre.registry.publish(session, current_actor(), publish)
+        version = cofre.registry.publish(session, current_actor(), prepared)
         return jsonify(rep.version_detail(version)), 201
+
+
+@blueprint.post("/<name>/versions/<int:version>/compile")
+@requires("model:publish")
+def compile_version(name: str, version: int) -> ResponseReturnValue:
+    cofre = services()
+    runtime = str(json_object().get("runtime", "auto")) if request.content_length else "auto"
+    with cofre.read() as session:  # the slow part, before the write lock
+        attempt = cofre.registry.prepare_compile(session, current_actor(), name, version, runtime)
+    with cofre.write() as session:
+        compiled = cofre.registry.compile(session, current_actor(), name, version, runtime, attempt)
+        return jsonify(rep.version_detail(compiled))
 
 
 def _publish_request(name: str) -> PublishRequest:
@@ -84,6 +96,7 @@ def _publish_request(name: str) -> PublishRequest:
         aliases=aliases,
         signature=_signature_upload(),
         reference=uploaded_reference(),
+        runtime=form.get("runtime", "auto"),
         allow_duplicate=form_bool("allow_duplicate"),
     )
 

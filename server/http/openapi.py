@@ -69,6 +69,7 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "version": {"type": "integer"},
             "sha256": {"type": "string"},
+            "runtime": {"type": "string", "enum": ["onnx", "sklearn"]},
             "predictions": {"type": "array"},
             "classes": {"type": "array"},
             "probabilities": {"type": "array", "items": {"type": "array"}},

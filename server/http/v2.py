@@ -54,10 +54,10 @@ def model_metadata(name: str, model_version: str | None = None) -> ResponseRetur
 @blueprint.get("/models/<name>/versions/<model_version>/ready")
 @requires("predict")
 def model_ready(name: str, model_version: str | None = None) -> ResponseReturnValue:
-    """Model readiness: the version resolves and its estimator loads."""
+    """Model readiness: the version resolves and what answers for it loads."""
     predictor = services().predictor
     _, number = parse_selector(None, model_version)
-    predictor.estimator(predictor.served_version(current_actor(), name, version=number))
+    predictor.runner(predictor.served_version(current_actor(), name, version=number))
     return jsonify(name=name, ready=True)
 
 

@@ -8,6 +8,11 @@ success or refusal, ends as exactly one audit record written here. A success's
 record is committed before the result is returned; if it cannot be,
 AuditUnavailable is raised and nothing is served (fail closed).
 
+A version proven equal in ONNX is answered by its ONNX Runtime session (rows
+beyond 32-bit floats, which it computes in, by the estimator); the result and
+its record name the runtime that answered. Explanations always come from the
+estimator.
+
 The core knows no HTTP: what status a client gets for an error is the edge's
 business, injected as `classify` so the record says what the client got.
 """
@@ -38,6 +43,8 @@ from governance.errors import (
     InvalidInput,
     PermissionDenied,
 )
+from governance.registry.artifacts import ONNX
+from governance.registry.compiled import CompiledEstimator
 from governance.registry.loading import load_trusted
 from governance.registry.records import ModelVersion
 from governance.registry.service import Registry
@@ -79,6 +86,16 @@ class Call:
 
 
 @dataclass(frozen=True)
+class CompiledFile:
+    """Where a version's proven ONNX model is stored, and its data key."""
+
+    sha256: str
+    artifact_file: str
+    kek_id: str
+    wrapped_key: bytes
+
+
+@dataclass(frozen=True)
 class ServedVersion:
     """A plain snapshot of a registry version: what serving needs, no ORM session."""
 
@@ -92,6 +109,11 @@ class ServedVersion:
     artifact_file: str
     kek_id: str
     wrapped_key: bytes
+    compiled: CompiledFile | None = None  # set only for a version proven equal in ONNX
+
+    @property
+    def runtime(self) -> str:
+        return "onnx" if self.compiled is not None else "sklearn"
 
 
 @dataclass(frozen=True)
@@ -132,6 +154,7 @@ class PredictionResult:
     classes: list[Any] | None
     decoded: Decoded
     explanations: list[dict[str, Any]] | None = None
+    runtime: str = "sklearn"  # "onnx" when ONNX Runtime answered
 
 
 @dataclass(frozen=True)
@@ -178,8 +201,20 @@ class Predictor:
             return _snapshot(record)
 
     def estimator(self, served: ServedVersion) -> Any:
+        """The scikit-learn estimator (explanations always use it)."""
         return self.estimators.get_or_load(
             (served.name, served.version, served.sha256), lambda: self._load(served)
+        )
+
+    def runner(self, served: ServedVersion) -> Any:
+        """What answers for the version: its ONNX Runtime session once proven equal,
+        else the estimator. Both live in the one bounded cache."""
+        compiled = served.compiled
+        if compiled is None:
+            return self.estimator(served)
+        return self.estimators.get_or_load(
+            (served.name, served.version, served.sha256, ONNX),
+            lambda: self._load_compiled(served, compiled),
         )
 
     def _input_schema(self, served: ServedVersion, estimator: Any) -> Schema:
@@ -211,6 +246,17 @@ class Predictor:
         )
         return load_trusted(plaintext)
 
+    def _load_compiled(self, served: ServedVersion, compiled: CompiledFile) -> CompiledEstimator:
+        plaintext = self.registry.store.get(
+            served.name,
+            served.version,
+            compiled.sha256,
+            compiled.artifact_file,
+            WrappedKey(compiled.kek_id, compiled.wrapped_key),
+            ONNX,
+        )
+        return CompiledEstimator(plaintext, served.classes)
+
     # -- predicting -------------------------------------------------------------------
     def predict(self, caller: Caller, call: Call, decode: Decoder) -> PredictionResult:
         """Answer one call, audited: its success record committed, or its refusal
@@ -234,11 +280,8 @@ class Predictor:
         _check_context(decoded)
         if decoded.proba_required and actor.labels_only:
             raise PermissionDenied("this API key receives labels only, not probabilities")
-        estimator = self.estimator(served)
-        schema = self._input_schema(served, estimator)
-        features, rows = to_model_input(decoded.table, schema, self.limits.max_rows)
         with_proba = served.has_proba and decoded.want_proba and not actor.labels_only
-        labels, proba = _score(estimator, features, with_proba)
+        runtime, (labels, proba), rows = self._run(served, decoded.table, with_proba)
         result = PredictionResult(
             call.request_id,
             served.name,
@@ -248,12 +291,29 @@ class Predictor:
             proba,
             served.classes if proba is not None else None,
             decoded,
-            _explanations(estimator, served, rows) if decoded.explain else None,
+            _explanations(self.estimator(served), served, rows) if decoded.explain else None,
+            runtime,
         )
         latency_ms = int((time.perf_counter() - started) * 1000)
         self.writer.append(_success_event(actor, call, decoded, served, rows, result, latency_ms))
         self._count(served, call.endpoint, "ok", len(rows), time.perf_counter() - started)
         return result
+
+    def _run(
+        self, served: ServedVersion, table: Table, with_proba: bool
+    ) -> tuple[str, tuple[list[Any], list[list[float]] | None], list[dict[str, Any]]]:
+        """(runtime that answered, its answer, the rows as validated). The compiled
+        model computes in 32-bit floats; rows beyond their range go to the estimator."""
+        runner = self.runner(served)
+        if isinstance(runner, CompiledEstimator):
+            plain = replace(served.schema, named=False)
+            features, rows = to_model_input(table, plain, self.limits.max_rows)
+            if runner.fits(features):
+                return "onnx", _score_compiled(runner, features, with_proba), rows
+            runner = self.estimator(served)
+        schema = self._input_schema(served, runner)
+        features, rows = to_model_input(table, schema, self.limits.max_rows)
+        return "sklearn", _score(runner, features, with_proba), rows
 
     def refuse(
         self,
@@ -318,6 +378,15 @@ def _snapshot(record: ModelVersion) -> ServedVersion:
         named=record.named_features,
         allow_missing=record.allow_missing,
     )
+    compilation = record.compilation
+    compiled = None
+    if compilation is not None and compilation.runtime == "onnx" and compilation.artifact_file:
+        compiled = CompiledFile(
+            compilation.sha256 or "",
+            compilation.artifact_file,
+            compilation.kek_id or "",
+            compilation.wrapped_key or b"",
+        )
     return ServedVersion(
         name=record.model.name,
         version=record.version,
@@ -329,6 +398,7 @@ def _snapshot(record: ModelVersion) -> ServedVersion:
         artifact_file=record.artifact_file,
         kek_id=record.kek_id,
         wrapped_key=record.wrapped_key,
+        compiled=compiled,
     )
 
 
@@ -396,6 +466,7 @@ def _success_event(
             "latency_ms": latency_ms,
             "path": call.path,
             "explained": result.explanations is not None,
+            "runtime": result.runtime,
         }
         | _client_id(call),
     )
@@ -435,6 +506,13 @@ def _score(
         # category): a client problem. The message may quote input, so it stays in logs.
         log.info("model refused input: %s", type(exc).__name__)
         raise InvalidInput("the model could not score this input") from None
+
+
+def _score_compiled(
+    compiled: CompiledEstimator, features: Any, with_proba: bool
+) -> tuple[list[Any], list[list[float]] | None]:
+    labels, proba = compiled.answer(features, with_proba)
+    return labels.tolist(), proba.tolist() if proba is not None else None
 
 
 def _answers_arrays_alike(estimator: Any, schema: Schema) -> bool:

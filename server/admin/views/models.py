@@ -10,6 +10,7 @@ from flask import redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from governance.errors import FieldError, InvalidInput
+from governance.registry.compiled import RUNTIMES
 from governance.registry.service import DECISION_MODES, DEFAULT_ALIAS, PublishRequest
 from server.admin import forms
 from server.admin.pages import admin_blueprint, render
@@ -120,7 +121,10 @@ def model(name: str) -> ResponseReturnValue:
 @requires("model:publish")
 def publish_form() -> ResponseReturnValue:
     return render(
-        "admin/models/publish.html", modes=DECISION_MODES, name=request.args.get("name", "")
+        "admin/models/publish.html",
+        modes=DECISION_MODES,
+        runtimes=RUNTIMES,
+        name=request.args.get("name", ""),
     )
 
 
@@ -141,9 +145,11 @@ def publish() -> ResponseReturnValue:
         aliases=[alias] if alias else [],
         signature=forms.optional_upload(request.files, "signature"),
         reference=uploaded_reference(),
+        runtime=request.form.get("runtime", "auto"),
         allow_duplicate=request.form.get("allow_duplicate") == "on",
     )
+    prepared = cofre.registry.prepare(current_actor(), publish_request)  # before the lock
     with cofre.write() as session:
-        created = cofre.registry.publish(session, current_actor(), publish_request)
+        created = cofre.registry.publish(session, current_actor(), prepared)
         number = created.version
     return redirect(url_for("admin_models.version", name=name, version=number), 303)

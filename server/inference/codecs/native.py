@@ -44,6 +44,7 @@ def encode(result: PredictionResult) -> dict[str, Any]:
         "name": result.name,
         "version": result.version,
         "sha256": result.sha256,
+        "runtime": result.runtime,
         "predictions": result.predictions,
     }
     if result.probabilities is not None:

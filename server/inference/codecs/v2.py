@@ -326,7 +326,11 @@ def metadata(served: ServedVersion, versioned: bool) -> dict[str, Any]:
         "platform": "scikit-learn",
         "inputs": inputs,
         "outputs": outputs,
-        "parameters": {"version": served.version, "sha256": served.sha256},
+        "parameters": {
+            "version": served.version,
+            "sha256": served.sha256,
+            "runtime": served.runtime,
+        },
     }
 
 
@@ -359,7 +363,11 @@ def encode(result: PredictionResult) -> tuple[bytes, int | None]:
             "model_name": result.name,
             "model_version": str(result.version),
             "id": wire.id or result.request_id,
-            "parameters": {"request_id": result.request_id, "sha256": result.sha256},
+            "parameters": {
+                "request_id": result.request_id,
+                "sha256": result.sha256,
+                "runtime": result.runtime,
+            },
             "outputs": outputs,
         }
     ).encode()

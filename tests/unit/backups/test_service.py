@@ -29,7 +29,9 @@ def publish(
     artifact: bytes | None = None,
     aliases: tuple[str, ...] | list[str] = (),
 ) -> None:
-    request = PublishRequest(name, artifact or iris_classifier(), CARD, aliases=list(aliases))
+    request = PublishRequest(
+        name, artifact or iris_classifier(), CARD, aliases=list(aliases), allow_duplicate=True
+    )
     with cofre.write() as session:
         cofre.registry.publish(session, SYSTEM, request)
 
@@ -71,7 +73,7 @@ def test_backup_restores_to_a_working_appliance(
     with populated.read() as session:
         head = populated.audit.head(session)
     manifest = entry.state["manifest"]
-    assert manifest["members"] == 5  # database, 3 artifacts, checkpoints
+    assert manifest["members"] == 8  # database, 3 artifacts, their 3 compiled models, checkpoints
     assert manifest["audit_seq"] <= head[0]
     report = populated.backups.restore(
         entry.id, tmp_path / "restored", SYSTEM, _scratch_url(database_url, request)

@@ -38,7 +38,8 @@ def test_rotate_master_then_delete_the_old_key(
 
     result = runner.invoke(cli, ["keys", "rotate-master"])
     assert result.exit_code == 0, result.output
-    assert "5 data keys re-wrapped" in result.output  # 3 versions, a subject and a row key
+    # 3 versions, their 3 compiled models, a subject and a row key
+    assert "8 data keys re-wrapped" in result.output
     (cofre.settings.key_dir / f"kek-{old_kek}.key").unlink()
 
     fresh = services_of(create_app(overrides))  # nothing cached from before the rotation
@@ -47,6 +48,7 @@ def test_rotate_master_then_delete_the_old_key(
         assert {v.kek_id for v in versions} != {old_kek}
         for version in versions:
             assert fresh.registry.load_estimator(version).predict is not None
+            assert fresh.registry.load_compiled(version)  # its ONNX model opens too
         stored = cofre.audit.by_request(session, SYSTEM, record.request_id)[0]
         assert fresh.audit.decrypt_payload(session, stored) == [{"x": 1}, {"x": 2}]
         kinds = [r.kind for r in fresh.audit.by_request(session, SYSTEM, _last_request(fresh))]

@@ -136,15 +136,18 @@ def _artifact_files(cofre: Container) -> list[str]:
 
 
 def test_a_publish_rolled_back_later_leaves_no_artifact_file(cofre: Container) -> None:
-    """The artifact file is written before the version row commits; when the unit of
-    work fails after publishing (a later step, or the commit itself), the file goes too."""
+    """The artifact file (and the compiled model's) is written before the version row
+    commits; when the unit of work fails after publishing (a later step, or the commit
+    itself), the files go too."""
     kept = publish(cofre, "iris")
+    assert kept.compilation is not None and kept.compilation.artifact_file is not None
+    kept_files = sorted([kept.artifact_file, kept.compilation.artifact_file])
     request = PublishRequest("iris", iris_classifier(), CARD, allow_duplicate=True)
     with pytest.raises(RuntimeError, match="a later step"), cofre.write() as session:
         cofre.registry.publish(session, SYSTEM, request)
-        assert len(_artifact_files(cofre)) == 2
+        assert len(_artifact_files(cofre)) == 4
         raise RuntimeError("a later step failed")
-    assert _artifact_files(cofre) == [kept.artifact_file]
+    assert _artifact_files(cofre) == kept_files
 
     def failing_commit(self: Session) -> None:
         raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
@@ -153,7 +156,7 @@ def test_a_publish_rolled_back_later_leaves_no_artifact_file(cofre: Container) -
         patch.setattr(Session, "commit", failing_commit)
         with pytest.raises(OperationalError), cofre.write() as session:
             cofre.registry.publish(session, SYSTEM, request)
-    assert _artifact_files(cofre) == [kept.artifact_file]
+    assert _artifact_files(cofre) == kept_files
     with cofre.read() as session:
         assert [v.version for v in cofre.registry.model(session, "iris").versions] == [1]
 

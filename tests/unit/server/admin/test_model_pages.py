@@ -95,6 +95,29 @@ def test_upload_a_version_with_its_card(
     assert response.headers["Location"].endswith("/admin/models/flowers.iris/versions/1")
     page = client.get(response.headers["Location"]).text
     assert "sorting flowers" in page and "staging" in page
+    assert "<dt>Runtime</dt><dd>onnx (proven equal)</dd>" in page and "label mismatches" in page
+
+
+def test_upload_on_sklearn_by_choice_says_so(
+    client: FlaskClient, signed_in: Callable[[str], str]
+) -> None:
+    csrf = signed_in("publisher")
+    assert 'name="runtime"' in client.get("/admin/publish").text
+    response = client.post(
+        "/admin/publish",
+        data={
+            "csrf_token": csrf,
+            "name": "iris",
+            "purpose": "sorting flowers",
+            "legal_basis": "consent",
+            "runtime": "sklearn",
+            "file": (BytesIO(iris_classifier()), "iris.skops"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).text
+    assert "<dt>Runtime</dt><dd>sklearn (the publisher chose scikit-learn)</dd>" in page
 
 
 def test_upload_refuses_a_pickle_with_a_page(

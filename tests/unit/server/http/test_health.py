@@ -117,4 +117,17 @@ def test_readyz_authenticates_each_artifact_once_while_its_file_is_unchanged(
     monkeypatch.setattr(cofre.registry.store, "get", counting)
     for _ in range(3):
         assert readyz(client, cofre).status_code == 200
-    assert len(opened) == 1  # two aliases, one version, one file, three probes
+    # two aliases, one version, three probes: its artifact and its compiled model, once
+    assert len(opened) == 2
+
+
+def test_readyz_is_503_when_a_compiled_model_is_tampered(
+    client: FlaskClient, cofre: Container
+) -> None:
+    version = publish(cofre, "iris", aliases=["production"])
+    assert version.compilation is not None and version.compilation.artifact_file is not None
+    assert readyz(client, cofre).status_code == 200
+    _flip_a_byte(cofre.settings.artifact_dir / version.compilation.artifact_file)
+    response = readyz(client, cofre)
+    assert response.status_code == 503, response.json
+    assert "model 'iris' version 1 (onnx)" in response.json["checks"]["models"]["detail"]

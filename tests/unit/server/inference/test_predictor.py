@@ -143,3 +143,29 @@ def test_versions_are_ascii_digits_in_range(text: str) -> None:
         parse_selector(None, text)
     assert parse_selector(None, "2147483647") == (None, 2147483647)
     assert parse_selector("staging", None) == ("staging", None)
+
+
+def test_the_core_answers_from_the_runtime_the_registry_proved(cofre: Container) -> None:
+    """A compiled version answers from ONNX Runtime, the same one on scikit-learn by
+    choice from the estimator; both answers agree, and each record names its runtime."""
+    from governance.accounts.actor import SYSTEM
+    from governance.registry.service import PublishRequest
+    from tests.support.models import CARD, iris_classifier
+
+    with cofre.write() as session:
+        for runtime in ("auto", "sklearn"):
+            request = PublishRequest(
+                "iris", iris_classifier(), CARD, runtime=runtime, allow_duplicate=True
+            )
+            cofre.registry.publish(session, SYSTEM, request)
+    onnx = cofre.predictor.predict(lambda: PREDICTOR, _call("r-1", version="1"), _rows([ROW]))
+    plain = cofre.predictor.predict(lambda: PREDICTOR, _call("r-2", version="2"), _rows([ROW]))
+    assert (onnx.runtime, plain.runtime) == ("onnx", "sklearn")
+    assert onnx.predictions == plain.predictions and onnx.classes == plain.classes
+    assert onnx.probabilities is not None and plain.probabilities is not None
+    pairs = zip(onnx.probabilities[0], plain.probabilities[0], strict=True)
+    assert max(abs(a - b) for a, b in pairs) < 1e-5
+    assert [r.details["runtime"] for r in _records(cofre, "r-1") + _records(cofre, "r-2")] == [
+        "onnx",
+        "sklearn",
+    ]
