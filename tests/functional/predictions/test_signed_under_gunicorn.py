@@ -68,6 +68,7 @@ def test_a_removed_signer_stops_the_version_on_the_next_start(
     initialise(cofre, SYSTEM, "admin", "functional tests password")
     with cofre.write() as session:
         secret = cofre.accounts.create_key(session, SYSTEM, "svc", "predictor").secret
+        scraper = cofre.accounts.create_key(session, SYSTEM, "prom", "metrics").secret
     cofre.close()
     predictor = {"Authorization": f"Bearer {secret}"}
     private, public = signing_key_pair(tmp_path / "alice")
@@ -105,7 +106,7 @@ def test_a_removed_signer_stops_the_version_on_the_next_start(
             assert status == 500, problem
             assert problem["type"] == "urn:cofre:problem:integrity-failure"
             assert "signer 'alice' is no longer trusted" in problem["detail"]
-        status, ready = _get(url + "/readyz")
+        status, ready = _get(url + "/readyz", {"Authorization": f"Bearer {scraper}"})
         assert status == 503
         assert ready["checks"]["models"]["ok"] is False
         assert "no longer trusted" in ready["checks"]["models"]["detail"]

@@ -213,3 +213,21 @@ def test_a_changed_signature_record_is_an_integrity_failure(
         version = cofre.registry.resolve(session, "iris", version=1)
         with pytest.raises(IntegrityError, match="no longer verifies"):
             cofre.registry.verify_provenance(session, version)
+
+
+def test_signer_changes_are_audited_and_the_chain_verifies(
+    runner: CliRunner, signed: dict[str, Path], cofre: Container
+) -> None:
+    from governance.audit.records import AuditRecord
+
+    _ok(runner, "signers", "add", "alice", str(signed["public"]))
+    args = ["--signature", str(signed["signature"])]
+    _ok(runner, "models", "publish", str(signed["artifact"]), "--name", "iris", *CARD, *args)
+    _ok(runner, "signers", "remove", "alice")
+    code, _ = _run(runner, "signers", "remove", "alice")
+    assert code != 0
+    with cofre.read() as session:
+        kinds = [r.kind for r in session.scalars(select(AuditRecord).order_by(AuditRecord.seq))]
+    assert kinds.count("signer.added") == 1 and kinds.count("signer.removed") == 1
+    assert "model.signature_verified" in kinds
+    assert _run(runner, "audit", "verify")[0] == 0
