@@ -3,12 +3,12 @@ say, staging to production with everything needed to trust and serve it there.
 
 A bundle is `MAGIC + body + signature`: the body is JSON (the artifact, its card,
 feature schema, artifact signature, origin and the exporting appliance's
-attestation: its id, the version's aliases and who moved them there); the last 64
-bytes are the exporting appliance's Ed25519 signature over MAGIC and body, so any
-byte changed anywhere is refused. With a recipient, the artifact is sealed to that
-appliance's X25519 key (an ephemeral key exchange, HKDF-SHA256, then the one
-AES-GCM envelope of governance/crypto/envelope.py); without one it travels as plain
-skops bytes.
+attestation: its id, the version's aliases, who moved them there and its latest
+monitoring figures); the last 64 bytes are the exporting appliance's Ed25519
+signature over MAGIC and body, so any byte changed anywhere is refused. With a
+recipient, the artifact is sealed to that appliance's X25519 key (an ephemeral key
+exchange, HKDF-SHA256, then the one AES-GCM envelope of governance/crypto/envelope.py);
+without one it travels as plain skops bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
@@ -31,6 +32,7 @@ from governance.clock import utcnow
 from governance.crypto.envelope import open_sealed, seal
 from governance.crypto.keyring import KeyRing
 from governance.errors import IntegrityError, InvalidInput, UntrustedArtifact
+from governance.monitoring.records import MonitoringRollup
 from governance.provenance import appliance
 from governance.provenance.service import Origin
 from governance.provenance.signers import Signers
@@ -126,6 +128,7 @@ class Bundles:
             "alias_moves": [
                 {"alias": m.alias, "actor": m.actor, "at": m.at.isoformat()} for m in moves
             ],
+            "monitoring": _latest_figures(session, version),
         }
 
     # -- import ------------------------------------------------------------------------
@@ -202,6 +205,39 @@ class Bundles:
         if hashlib.sha256(plaintext).hexdigest() != sha256:
             raise IntegrityError("the bundle's artifact does not match its SHA-256")
         return plaintext
+
+
+MAX_FIGURES = 500
+
+
+def _latest_figures(session: Session, version: ModelVersion) -> list[dict[str, Any]]:
+    """The version's monitoring figures of its latest window here (drift, quality,
+    performance: one per feature, metric and method)."""
+    mine = (
+        MonitoringRollup.model_name == version.model.name,
+        MonitoringRollup.model_version == version.version,
+    )
+    latest = session.scalar(select(func.max(MonitoringRollup.window_end)).where(*mine))
+    if latest is None:
+        return []
+    stmt = (
+        select(MonitoringRollup)
+        .where(*mine, MonitoringRollup.window_end == latest)
+        .order_by(MonitoringRollup.feature, MonitoringRollup.metric, MonitoringRollup.method)
+        .limit(MAX_FIGURES)
+    )
+    return [
+        {
+            "window_start": r.window_start.isoformat(),
+            "window_end": r.window_end.isoformat(),
+            "feature": r.feature,
+            "metric": r.metric,
+            "method": r.method,
+            "value": r.value,
+            "rows": r.rows,
+        }
+        for r in session.scalars(stmt)
+    ]
 
 
 def _model(version: ModelVersion) -> dict[str, Any]:
