@@ -35,7 +35,8 @@ def monitor(
     with cofre.read() as session:  # results are written in short transactions
         reports = cofre.monitoring.run(session, name, version, length)
     # The rules are judged on what was just stored, exactly as the monitoring job does.
-    transitions = evaluate_alerts(cofre, [(r["model"], r["version"]) for r in reports])
+    versions = [(r["model"], r["version"]) for r in reports]
+    transitions = evaluate_alerts(cofre, versions, state.actor)  # audited as the operator
     if as_json:
         emit_json({"reports": reports, "alerts": [asdict(t) for t in transitions]})
         return

@@ -1,7 +1,7 @@
 """JSON endpoints of alerts: the alerts raised (firing and resolved, with their evidence)
 and each model's rules.
 
-Reading needs `model:read` (publishers, auditors, admins); a key or user limited
+Reading needs `monitoring:read` (publishers, auditors, admins); a key or user limited
 to some models sees only their alerts. Changing a model's rules needs
 `model:publish`; the guard refuses a key limited to other models on every route
 naming the model.
@@ -26,7 +26,7 @@ RULE_FIELDS = {"kind", "method", "threshold", "windows", "feature"}
 
 
 @blueprint.get("/alerts")
-@requires("model:read")
+@requires("monitoring:read")
 def list_alerts() -> ResponseReturnValue:
     """Alerts, newest first, with their evidence and deliveries."""
     cofre = services()
@@ -40,7 +40,7 @@ def list_alerts() -> ResponseReturnValue:
 
 
 @blueprint.get("/models/<name>/alert-rules")
-@requires("model:read")
+@requires("monitoring:read")
 def list_rules(name: str) -> ResponseReturnValue:
     """The rules the model follows now (the configured defaults until it has its own)."""
     cofre = services()

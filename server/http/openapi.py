@@ -571,7 +571,10 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ),
 }
 # (method, rule) of operations answering 201 Created rather than 200
-CREATED = {("post", "/api/v1/predictions/<request_id>/feedback")}
+CREATED = {
+    ("post", "/api/v1/predictions/<request_id>/feedback"),
+    ("post", "/api/v1/models/<name>/alert-rules"),
+}
 # (method, rule) -> query parameters: name -> (schema, description)
 QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
     ("get", "/api/v1/predictions/<request_id>/explanation"): {

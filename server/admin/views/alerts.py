@@ -1,7 +1,7 @@
 """The Alerts pages: alerts firing and resolved with their evidence, and one model's
 rules with the forms to add and remove them.
 
-Reading needs `model:read`; changing rules `model:publish`. A user limited to some
+Reading needs `monitoring:read`; changing rules `model:publish`. A user limited to some
 models sees only their alerts, and the guard refuses the rules of any other model.
 """
 
@@ -24,7 +24,7 @@ NOTICES = {"added": "The rule was added.", "removed": "The rule was removed."}
 
 
 @blueprint.get("/")
-@requires("model:read")
+@requires("monitoring:read")
 def overview() -> ResponseReturnValue:
     state = request.args.get("state") or None
     cofre = services()
@@ -36,7 +36,7 @@ def overview() -> ResponseReturnValue:
 
 
 @blueprint.get("/rules/<name>")
-@requires("model:read")
+@requires("monitoring:read")
 def rules(name: str) -> ResponseReturnValue:
     cofre = services()
     with cofre.read() as session:

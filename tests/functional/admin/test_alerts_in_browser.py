@@ -40,11 +40,11 @@ def test_a_firing_alert_on_the_dashboard_and_rules_edited(
     page.click(f"#alert-{fired.alert_id} a")  # the model's rules
     page.wait_for_url("**/admin/alerts/rules/iris")
     page.select_option("select[name=kind]", "error_rate")
-    page.fill("input[name=threshold]", "0.05")
+    page.fill("input[name=threshold]", "0.95")
     page.click("form.inline button[type=submit]")
     page.wait_for_url("**/admin/alerts/rules/iris?done=added")
     rules = page.inner_text("table.alert-rules")
-    assert "error_rate: error_rate > 0.05" in rules and "psi > 0.25" in rules
+    assert "error_rate: error_rate > 0.95" in rules and "psi > 0.25" in rules
     page.click("#rule-1 button")
     page.wait_for_url("**/admin/alerts/rules/iris?done=removed")
     assert "psi > 0.25" not in page.inner_text("table.alert-rules")

@@ -59,7 +59,9 @@ def test_every_admin_action_is_an_event_and_the_chain_verifies(
     assert [k for k, _, _ in _kinds(cofre)] == [
         "user.created",  # the first admin, by `cofre init`
         "model.published",
+        "model.compiled",  # proven equal and compiled to ONNX, in the same transaction
         "model.published",
+        "model.compiled",
         "alias.moved",
         "alias.moved",
         "alias.rolled_back",
@@ -75,8 +77,8 @@ def test_every_admin_action_is_an_event_and_the_chain_verifies(
     verified = runner.invoke(cli, ["audit", "verify", "--json"])
     assert verified.exit_code == 0, verified.output
     report = json.loads(verified.stdout)  # the progress label goes to stderr
-    assert report["ok"] is True and report["checked"] == 13
-    assert "OK: records 1..13 verified" in runner.invoke(cli, ["audit", "verify"]).output
+    assert report["ok"] is True and report["checked"] == 15
+    assert "OK: records 1..15 verified" in runner.invoke(cli, ["audit", "verify"]).output
 
 
 def test_audit_verify_names_the_first_bad_record(runner: CliRunner, cofre: Container) -> None:
