@@ -11,6 +11,7 @@ from governance.monitoring.records import (
     ReferenceProfile,
 )
 from governance.operations.records import JobRun
+from governance.provenance.records import TrustedSigner, VersionOrigin, VersionSignature
 from governance.registry.records import (
     Alias,
     AliasHistory,
@@ -49,5 +50,8 @@ __all__ = [
     "Rollout",
     "RolloutTally",
     "SubjectHold",
+    "TrustedSigner",
     "User",
+    "VersionOrigin",
+    "VersionSignature",
 ]

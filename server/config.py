@@ -90,6 +90,9 @@ class Settings:
     # person other than the one asking (four-eyes: regulated deployments set 1).
     shadow_queue_size: int = 1000
     promotion_approvals: int = 0
+    # Supply chain: refuse to publish or load a version without a signature by a
+    # trusted signer (`cofre signers add`). The Ansible role turns it on.
+    require_signed_models: bool = False
     # Monitoring (drift, data quality, performance; governance/monitoring/). The
     # `monitoring` job computes every served version's report over the last
     # `monitoring_window`; windows end on multiples of `monitoring_step` (whole

@@ -35,6 +35,9 @@ from governance.monitoring.feedback import Feedback, FeedbackSource
 from governance.monitoring.service import Monitoring, MonitoringPolicy
 from governance.monitoring.windows import parse_length
 from governance.operations.jobs import JobHistory
+from governance.provenance.bundles import Bundles
+from governance.provenance.service import Provenance
+from governance.provenance.signers import Signers
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.service import Registry
 from governance.retraining.service import Retraining
@@ -89,7 +92,20 @@ class Container:
             ArtifactStore(self.settings.artifact_dir, self.keyring),
             self.audit,
             default_retention_days=self.settings.retention_days,
+            provenance=self.provenance,
         )
+
+    @cached_property
+    def signers(self) -> Signers:
+        return Signers(self.audit, self.keyring)
+
+    @cached_property
+    def bundles(self) -> Bundles:
+        return Bundles(self.registry, self.signers, self.keyring, self.audit)
+
+    @cached_property
+    def provenance(self) -> Provenance:
+        return Provenance(self.signers, self.audit, self.settings.require_signed_models)
 
     @cached_property
     def accounts(self) -> Accounts:

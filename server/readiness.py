@@ -62,13 +62,15 @@ def _keys(container: Container) -> str:
 
 
 def _models(container: Container) -> str:
-    """Every aliased version's artifact authenticates (no estimator is loaded)."""
+    """Every aliased version's artifact authenticates and its signature still verifies
+    (no estimator is loaded)."""
     count = 0
     with container.read() as session:
         for model in container.registry.models(session, SYSTEM):
             for alias in model.aliases:
                 version = container.registry.resolve(session, model.name, alias=alias.name)
                 container.registry.check_artifact(version)
+                container.registry.verify_provenance(session, version)
                 count += 1
     return f"{count} aliased versions loadable"
 

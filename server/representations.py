@@ -7,6 +7,7 @@ from typing import Any
 from governance.accounts.records import ApiKey, User
 from governance.monitoring.records import Alert, AlertDelivery
 from governance.operations.records import JobRun
+from governance.provenance.records import TrustedSigner
 from governance.registry.records import AliasHistory, Compilation, ModelVersion, RegisteredModel
 from governance.retraining.records import RetrainingPlan, RetrainingRun
 from governance.subjects.erasure import Erasure, SubjectStatus
@@ -55,6 +56,47 @@ def version_detail(version: ModelVersion) -> dict[str, Any]:
             "retention_days": version.retention_days,
             "recipients": version.recipients,
         },
+        "signature": _signature(version),
+        "origin": _origin(version),
+    }
+
+
+def _origin(version: ModelVersion) -> dict[str, Any] | None:
+    """Where the version came from: an MLflow run or another appliance's bundle."""
+    origin = getattr(version, "origin", None)
+    if origin is None:
+        return None
+    return {
+        "source": origin.source,
+        "reference": origin.reference,
+        "run_id": origin.run_id,
+        "link": origin.link,
+        "params": origin.params,
+        "metrics": origin.metrics,
+        **origin.details,
+    }
+
+
+def _signature(version: ModelVersion) -> dict[str, Any] | None:
+    """Who signed the version, as verified at publish (it is verified again at load)."""
+    signed = getattr(version, "signature", None)
+    if signed is None:
+        return None
+    return {
+        "signer": signed.signer,
+        "fingerprint": signed.fingerprint,
+        "format": signed.format,
+        "verified_at": signed.verified_at.isoformat(),
+    }
+
+
+def signer_summary(signer: TrustedSigner) -> dict[str, Any]:
+    return {
+        "name": signer.name,
+        "kind": signer.kind,
+        "fingerprint": signer.fingerprint,
+        "added_by": signer.added_by,
+        "added_at": signer.added_at.isoformat(),
     }
 
 

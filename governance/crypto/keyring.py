@@ -8,6 +8,9 @@ Layout of `COFRE_KEY_DIR` (directory 0700, every file 0600):
   audit-mac.key       HMAC key of the audit chain's head MACs (governance/audit/macs.py)
   session.key         signs admin session cookies
   backup.key          encrypts backup archives (kept here, never inside a backup)
+  provenance.key      seals the rows of trusted signers (governance/provenance)
+  appliance-signing.key     Ed25519 seed: this appliance signs the bundles it exports
+  appliance-encryption.key  X25519 private key: bundles sent to it are sealed to it
 Only data keys wrapped by a KEK ever reach the database; KEKs never leave this
 directory (and backups never contain it).
 """
@@ -35,6 +38,9 @@ NAMED_SECRETS = (
     "audit-mac.key",
     "session.key",
     "backup.key",
+    "provenance.key",
+    "appliance-signing.key",
+    "appliance-encryption.key",
 )
 _WRAP_LABEL = b"cofre-wrapped-data-key\x00"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from governance.accounts.actor import Actor
 from governance.audit.service import AuditEvent, AuditLog
@@ -28,6 +28,7 @@ from governance.monitoring.profiles import (
     estimator_input,
     read_reference,
 )
+from governance.provenance.service import Origin, Provenance, SignatureCheck
 from governance.registry import compiled
 from governance.registry.artifacts import ONNX, ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
@@ -82,6 +83,8 @@ class PublishRequest:
     features: list[dict[str, str]] | None = None  # optional declared schema
     allow_missing: bool = False
     aliases: list[str] = field(default_factory=list)
+    signature: bytes | None = None  # a detached model-signing signature of `artifact`
+    origin: Origin | None = None  # where it comes from (an MLflow run, a bundle)
     # The data the version learnt from (or like it): drift is measured against it.
     reference: ReferenceData | None = None
     # A byte-identical artifact is refused (Conflict naming its version) unless asked.
@@ -115,11 +118,13 @@ class Registry:
         store: ArtifactStore,
         audit: AuditLog,
         default_retention_days: int = 365,
+        provenance: Provenance | None = None,
         profiles: Profiles | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
         self.default_retention_days = default_retention_days
+        self.provenance = provenance
         self.profiles = profiles or Profiles()
 
     # -- publish -------------------------------------------------------------------
@@ -156,6 +161,7 @@ class Registry:
         prepared = request if isinstance(request, PreparedPublish) else self.prepare(actor, request)
         request, facts, features = prepared.request, prepared.facts, prepared.features
         actor.check_model(request.name)  # prepared by whoever: this actor publishes it
+        signed = self._check_signature(session, request)
         model = self._model_for_publish(session, request.name)
         if not request.allow_duplicate:
             _refuse_duplicate(model, request.artifact)
@@ -168,6 +174,10 @@ class Registry:
             record = self._add_version(
                 session, actor, model, version, request, facts, features, (file_name, sha, wrapped)
             )
+            if signed is not None and self.provenance is not None:
+                self.provenance.record(session, actor, record, signed)
+            if request.origin is not None and self.provenance is not None:
+                self.provenance.record_origin(session, actor, record, request.origin)
             if request.reference is not None:
                 self.profiles.from_reference(
                     session,
@@ -186,6 +196,12 @@ class Registry:
                 f"model {request.name!r} got another version at the same time; retry"
             ) from None
         return record
+
+    def _check_signature(self, session: Session, request: PublishRequest) -> SignatureCheck | None:
+        if self.provenance is None:
+            return None
+        sha = hashlib.sha256(request.artifact).hexdigest()
+        return self.provenance.check_publish(session, sha, request.signature)
 
     def _model_for_publish(self, session: Session, name: str) -> RegisteredModel:
         model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
@@ -471,8 +487,19 @@ class Registry:
             )
 
     def load_estimator(self, version: ModelVersion) -> Any:
-        """Decrypt in memory, check the hash, load with trusted types only."""
+        """Check its signature, decrypt in memory, check the hash, load with trusted
+        types only."""
+        session = object_session(version)
+        if session is not None:
+            self.verify_provenance(session, version)
         return load_trusted(self.load_plaintext(version))
+
+    def verify_provenance(self, session: Session, version: ModelVersion) -> str | None:
+        """Before any load: the signer still vouching for `version` (None if unsigned
+        and allowed); IntegrityError when its signature no longer verifies."""
+        if self.provenance is None:
+            return None
+        return self.provenance.verify_for_load(session, version)
 
     # -- aliases ------------------------------------------------------------------------
     def set_alias(

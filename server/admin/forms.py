@@ -89,3 +89,9 @@ def required_text(values: Mapping[str, str], name: str) -> str:
 def _text(values: Mapping[str, Any], name: str) -> str:
     value = values.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def optional_upload(files: Mapping[str, Any], name: str) -> bytes | None:
+    """The bytes of an optional file field; None when no file was chosen."""
+    upload = files.get(name)
+    return upload.read() if upload is not None and upload.filename else None

@@ -96,6 +96,7 @@ def cli(ctx: click.Context) -> None:
 def _register() -> None:
     from server.cli import (
         alerts,
+        appliance,
         audit,
         backup,
         compliance,
@@ -111,11 +112,13 @@ def _register() -> None:
         reviews,
         rollouts,
         serve,
+        signers,
         subjects,
         users,
     )
 
     for module in (
+        appliance,
         init,
         serve,
         demo,
@@ -134,6 +137,7 @@ def _register() -> None:
         monitor,
         feedback,
         rollouts,
+        signers,
     ):
         for command in module.commands:
             cli.add_command(command)

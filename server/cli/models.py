@@ -1,4 +1,5 @@
-"""`cofre models`: publish, compile, export, list, show, alias (promote) and roll back."""
+"""`cofre models`: publish, sign, compile, export, import, list, show, alias (promote) and
+roll back."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import click
 from governance.files import write_atomically
 from governance.identifiers import MAX_ID, parse_id
 from governance.monitoring.profiles import ReferenceData, reference_format
+from governance.provenance import mlflow_source, signatures
+from governance.provenance.mlflow_source import MlflowModel
+from governance.provenance.service import Origin
 from governance.registry.compiled import RUNTIMES
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from governance.rollouts.approvals import SelfApproval
@@ -25,7 +29,7 @@ from server.cli.params import ID
 
 _REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>[0-9]+))?$")
 _VERSION_REF = re.compile(r"^(?P<name>.+):(?P<version>[0-9]+)$")
-EXPORT_FORMATS = ("onnx",)
+EXPORT_FORMATS = ("bundle", "onnx")
 _RUNTIME_HELP = (
     "Who answers: 'auto' serves from ONNX Runtime once proven equal to the estimator, "
     "'onnx' requires that (or fails), 'sklearn' never compiles."
@@ -38,7 +42,14 @@ def models() -> None:
 
 
 @models.command("publish")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--from-mlflow",
+    "mlflow_uri",
+    metavar="models:/NAME/VERSION",
+    help="Fetch a registered model version from an MLflow tracking server instead of FILE.",
+)
+@click.option("--tracking-uri", help="The MLflow tracking server's URL (with --from-mlflow).")
 @click.option("--name", required=True)
 @click.option("--purpose", required=True, help="Why the model exists (model card).")
 @click.option("--legal-basis", required=True, help="LGPD/GDPR legal basis for the processing.")
@@ -70,6 +81,12 @@ def models() -> None:
 )
 @click.option("--alias", "aliases", multiple=True, help="Point this alias at the new version.")
 @click.option(
+    "--signature",
+    "signature_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The file's detached signature (`cofre models sign`), checked against trusted signers.",
+)
+@click.option(
     "--reference-data",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CSV or Parquet of the features (and optionally the target) the version "
@@ -86,7 +103,9 @@ def models() -> None:
 @pass_state
 def publish(
     state: CliState,
-    file: Path,
+    file: Path | None,
+    mlflow_uri: str | None,
+    tracking_uri: str | None,
     name: str,
     purpose: str,
     legal_basis: str,
@@ -99,16 +118,19 @@ def publish(
     allow_missing: bool,
     allow_duplicate: bool,
     aliases: tuple[str, ...],
+    signature_file: Path | None,
     reference_data: Path | None,
     reference_target: str | None,
     runtime: str,
     as_json: bool,
 ) -> None:
-    """Publish a skops FILE as the next version of model NAME."""
+    """Publish a skops FILE, an MLflow model directory or (--from-mlflow) a registered
+    MLflow model version as the next version of model NAME."""
+    source = _source(file, mlflow_uri, tracking_uri)
     card = ModelCard(
         purpose=purpose,
         legal_basis=legal_basis,
-        description=description,
+        description=_described(description, source),
         decision_mode=decision_mode,
         owner=owner,
         retention_days=retention_days,
@@ -116,14 +138,16 @@ def publish(
     )
     request = PublishRequest(
         name=name,
-        artifact=file.read_bytes(),
+        artifact=source.artifact if isinstance(source, MlflowModel) else source,
         card=card,
-        features=_features(features_file),
+        features=_features(features_file) or _mlflow_features(source),
         allow_missing=allow_missing,
         aliases=list(aliases),
+        signature=signature_file.read_bytes() if signature_file else None,
         reference=_reference(reference_data, reference_target),
         runtime=runtime,
         allow_duplicate=allow_duplicate,
+        origin=_origin(source),
     )
     cofre = state.services
     cofre.promotions.check_publish_aliases(request.aliases)
@@ -137,6 +161,15 @@ def publish(
     click.echo(
         f"published {name} version {detail['version']} sha256={detail['sha256']} "
         f"{_runtime_line(detail)}"
+    )
+
+
+def imported_from(origin: dict[str, Any]) -> str:
+    """ "imported from staging, version 3, approved there by ..." for a bundled version."""
+    approvers = origin.get("attestation", {}).get("approved_by") or []
+    approved = f", approved there by {', '.join(approvers)}" if approvers else ""
+    return (
+        f"imported from {origin['imported_from']}, version {origin['exported_version']}{approved}"
     )
 
 
@@ -172,14 +205,29 @@ def compile_version(state: CliState, name: str, version: int, runtime: str, as_j
 @models.command("export")
 @click.argument("ref")
 @click.option(
-    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="onnx", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS),
+    default="bundle",
+    show_default=True,
+    help="bundle: a signed .cofre-bundle for another appliance; onnx: the proven ONNX model.",
 )
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write."
 )
+@click.option(
+    "--to",
+    "recipient",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="bundle: seal the artifact to this appliance (its `cofre appliance key` output).",
+)
 @pass_state
-def export(state: CliState, ref: str, fmt: str, out: Path) -> None:
-    """Write NAME:VERSION's proven ONNX model to --out, its manifest beside it."""
+def export(state: CliState, ref: str, fmt: str, out: Path, recipient: Path | None) -> None:
+    """Write NAME[@ALIAS|:VERSION] as a signed bundle (default), or NAME:VERSION's proven
+    ONNX model with its manifest beside it (--format onnx)."""
+    if fmt == "bundle":
+        _export_bundle(state, ref, out, recipient)
+        return
     match = _VERSION_REF.match(ref)
     version = parse_id(match["version"]) if match else None
     if match is None or version is None:
@@ -193,6 +241,107 @@ def export(state: CliState, ref: str, fmt: str, out: Path) -> None:
         write_atomically(manifest_path, exports.manifest_json(exported.manifest))
     sha = exported.manifest["onnx"]["sha256"]
     click.echo(f"wrote {out} ({fmt}, sha256={sha}) and {manifest_path}")
+
+
+def _export_bundle(state: CliState, ref: str, out: Path, recipient: Path | None) -> None:
+    match = _REF.match(ref)
+    assert match is not None  # the pattern accepts any non-empty text
+    parts = match.groupdict()
+    version = parse_id(parts["version"]) if parts["version"] else None
+    cofre = state.services
+    with cofre.write() as session:  # the export's audit event commits only once written
+        record = cofre.registry.resolve(
+            session, parts["name"] or "", alias=parts["alias"], version=version
+        )
+        data = cofre.bundles.export(
+            session, state.actor, record, recipient.read_bytes() if recipient else None
+        )
+        write_atomically(out, data)
+        what = f"{record.model.name} version {record.version}"
+    sealed = "sealed to the recipient appliance" if recipient else "artifact in plain skops"
+    click.echo(f"wrote {out}: {what}, signed by this appliance, {sealed}")
+
+
+@models.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "as_name", help="Publish under this model name (default: the bundle's).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def import_bundle(state: CliState, file: Path, as_name: str | None, as_json: bool) -> None:
+    """Verify a .cofre-bundle from a trusted appliance and publish it as a new version."""
+    cofre = state.services
+    with cofre.write() as session:
+        version = cofre.bundles.import_(session, state.actor, file.read_bytes(), as_name)
+        detail = rep.version_detail(version)
+    if as_json:
+        emit_json(detail)
+        return
+    origin = detail["origin"]
+    click.echo(
+        f"imported {detail['name']} version {detail['version']} from {origin['imported_from']} "
+        f"(there: {origin['exported_name']} version {origin['exported_version']})"
+    )
+
+
+def _source(
+    file: Path | None, mlflow_uri: str | None, tracking_uri: str | None
+) -> bytes | MlflowModel:
+    """The skops bytes of FILE, or the MLflow model FILE or --from-mlflow names."""
+    if (file is None) == (mlflow_uri is None):
+        raise click.UsageError("give FILE or --from-mlflow models:/NAME/VERSION, not both")
+    if mlflow_uri is not None:
+        if not tracking_uri:
+            raise click.UsageError("--from-mlflow needs --tracking-uri URL")
+        return mlflow_source.fetch(mlflow_uri, tracking_uri)
+    assert file is not None
+    if mlflow_source.is_model_directory(file):
+        return mlflow_source.read_model_directory(file)
+    if file.is_dir():
+        raise click.UsageError(f"{file} is a directory without an MLmodel file")
+    return file.read_bytes()
+
+
+def _described(description: str, source: bytes | MlflowModel) -> str:
+    """The card's description, with the MLflow run and its link where there is one."""
+    if not isinstance(source, MlflowModel) or not source.run_id:
+        return description
+    told = f"From MLflow {source.source}, run {source.run_id}"
+    told += f" ({source.link})" if source.link else ""
+    return f"{description}\n{told}".strip()
+
+
+def _mlflow_features(source: bytes | MlflowModel) -> list[dict[str, str]] | None:
+    return source.features if isinstance(source, MlflowModel) else None
+
+
+def _origin(source: bytes | MlflowModel) -> Origin | None:
+    if not isinstance(source, MlflowModel):
+        return None
+    return Origin(
+        source="mlflow",
+        reference=source.source,
+        run_id=source.run_id,
+        link=source.link,
+        params=source.params,
+        metrics=source.metrics,
+    )
+
+
+@models.command("sign")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM EC private key (P-256, P-384 or P-521) of the signer.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default FILE.sig.")
+def sign(file: Path, key_file: Path, out: Path | None) -> None:
+    """Sign FILE offline (OpenSSF model-signing format); no appliance needed."""
+    target = out or file.with_name(file.name + ".sig")
+    signatures.sign_file(file, key_file, target)
+    click.echo(f"signed {file.name} -> {target}")
 
 
 def _reference(path: Path | None, target: str | None) -> ReferenceData | None:
@@ -278,11 +427,22 @@ def _print_show(data: dict[str, Any]) -> None:
                 f"(onnxruntime {proof['onnxruntime']}, skl2onnx {proof['skl2onnx']})"
             )
         click.echo(f"  published by {version['published_by']} at {version['published_at']}")
+        signed = version.get("signature")
+        click.echo(
+            f"  signed by {signed['signer']} (key {signed['fingerprint'][:16]})"
+            if signed
+            else "  unsigned"
+        )
         click.echo(
             f"  purpose: {card['purpose']}  legal basis: {card['legal_basis']}  "
             f"decision: {card['decision_mode']}  retention: {card['retention_days']} days"
         )
         click.echo(f"  features: {', '.join(f['name'] for f in version['features'])}")
+        origin = version.get("origin")
+        if origin and origin["source"] == "mlflow":
+            click.echo(f"  from MLflow {origin['reference']} run {origin['run_id'] or '-'}")
+        if origin and origin["source"] == "bundle":
+            click.echo(f"  {imported_from(origin)}")
 
 
 @models.command("alias")
@@ -319,14 +479,21 @@ def rollback(state: CliState, name: str, alias: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def history(state: CliState, name: str, as_json: bool) -> None:
-    """Show every alias move of model NAME."""
+    """Show every alias move of model NAME, and where imported versions came from."""
     cofre = state.services
     with cofre.read() as session:
         rows = [rep.alias_move(h) for h in cofre.registry.alias_history(session, name)]
         requests = [promotion_as_dict(r) for r in cofre.promotions.history(session, name)]
+        versions = rep.model_detail(cofre.registry.model(session, name))["versions"]
     if as_json:
         emit_json({"moves": rows, "promotion_requests": requests} if requests else rows)
         return
+    for version in versions:
+        if version["origin"] and version["origin"]["source"] == "bundle":
+            click.echo(
+                f"{version['published_at']} version {version['version']}: "
+                f"{imported_from(version['origin'])}"
+            )
     for row in rows:
         click.echo(
             f"{row['at']} {row['alias']}: {row['from_version']} -> {row['to_version']} "

@@ -98,10 +98,17 @@ def _publish_request(name: str) -> PublishRequest:
         features=form_json_list("features"),
         allow_missing=form_bool("allow_missing"),
         aliases=aliases,
+        signature=_signature_upload(),
         reference=uploaded_reference(),
         runtime=form.get("runtime", "auto"),
         allow_duplicate=form_bool("allow_duplicate"),
     )
+
+
+def _signature_upload() -> bytes | None:
+    """The optional detached signature, as a second file part named 'signature'."""
+    upload = request.files.get("signature")
+    return upload.read() if upload is not None and upload.filename else None
 
 
 def _optional_days(text: str) -> int | None:

@@ -241,7 +241,16 @@ class Predictor:
             takes_arrays = self._takes_arrays[key] = _answers_arrays_alike(estimator, served.schema)
         return replace(served.schema, named=False) if takes_arrays else served.schema
 
+    def _check_provenance(self, served: ServedVersion) -> None:
+        """Who vouches for the version, checked again at every load (skops or its ONNX
+        compilation), before any byte is deserialised: a signer removed since
+        publishing stops it loading here."""
+        with read_session(self.sessions) as session:
+            record = self.registry.resolve(session, served.name, version=served.version)
+            self.registry.verify_provenance(session, record)
+
     def _load(self, served: ServedVersion) -> Any:
+        self._check_provenance(served)
         plaintext = self.registry.store.get(
             served.name,
             served.version,
@@ -252,6 +261,7 @@ class Predictor:
         return load_trusted(plaintext)
 
     def _load_compiled(self, served: ServedVersion, compiled: CompiledFile) -> CompiledEstimator:
+        self._check_provenance(served)
         plaintext = self.registry.store.get(
             served.name,
             served.version,

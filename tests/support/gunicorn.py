@@ -30,8 +30,11 @@ def cofre_env(settings: Mapping[str, Any]) -> dict[str, str]:
 
 
 @contextmanager
-def served(settings: Mapping[str, Any], workdir: Path, workers: int = 3) -> Iterator[str]:
-    """`cofre serve` on a free port; yields the base URL, stops the server after.
+def served(
+    settings: Mapping[str, Any], workdir: Path, workers: int = 3, ready: str = "/readyz"
+) -> Iterator[str]:
+    """`cofre serve` on a free port; yields the base URL once `ready` answers 200 (pass
+    "/healthz" for an appliance expected not to be ready), stops the server after.
 
     Run from `workdir` (not the repository) so that an installed copy of cofre is
     what serves, as in production.
@@ -52,7 +55,7 @@ def served(settings: Mapping[str, Any], workdir: Path, workers: int = 3) -> Iter
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            wait_until_ready(url, server, log_path)
+            wait_until_ready(url, server, log_path, ready=ready)
             yield url
         finally:
             server.terminate()
@@ -60,14 +63,18 @@ def served(settings: Mapping[str, Any], workdir: Path, workers: int = 3) -> Iter
 
 
 def wait_until_ready(
-    url: str, server: subprocess.Popen[bytes], log_path: Path, seconds: float = 60
+    url: str,
+    server: subprocess.Popen[bytes],
+    log_path: Path,
+    seconds: float = 60,
+    ready: str = "/readyz",
 ) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"cofre serve exited: {log_path.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as answer:
+            with urllib.request.urlopen(url + ready, timeout=2) as answer:
                 if answer.status == 200:
                     return
         except OSError:

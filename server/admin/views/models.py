@@ -144,6 +144,7 @@ def publish() -> ResponseReturnValue:
         artifact=upload.read(),
         card=forms.model_card(request.form),
         aliases=[alias] if alias else [],
+        signature=forms.optional_upload(request.files, "signature"),
         reference=uploaded_reference(),
         runtime=request.form.get("runtime", "auto"),
         allow_duplicate=request.form.get("allow_duplicate") == "on",

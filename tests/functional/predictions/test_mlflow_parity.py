@@ -116,3 +116,42 @@ def test_same_refusals(
     assert answer.status_code == reference.status_code
     if reference.headers["content-type"].startswith("application/json"):
         assert answer.json["error_code"] == reference.json()["error_code"]
+
+
+def test_integer_column_names_answer_as_mlflow_does(
+    client: FlaskClient, cofre: Container, api_key: Any
+) -> None:
+    """A model fitted without feature names, scored with what MLflow's clients send for
+    it: `df.to_json(orient="split")` of a plain DataFrame (columns 0, 1, 2 and an
+    index). `mlflow models serve` accepts it; so does the MLflow door, with the same
+    answer."""
+    pandas = pytest.importorskip("pandas")
+    mlflow_sklearn = pytest.importorskip("mlflow.sklearn")
+    from fastapi.testclient import TestClient
+    from mlflow.pyfunc import load_model, scoring_server
+
+    from tests.support.models import unnamed_regressor
+
+    artifact = unnamed_regressor()
+    estimator = sio.loads(artifact, trusted=sio.get_untrusted_types(data=artifact))
+    rows = pandas.DataFrame(FEATURES.to_numpy()[[0, 55, 140], :3])
+    body = {"dataframe_split": json.loads(rows.to_json(orient="split"))}
+    assert body["dataframe_split"]["columns"] == [0, 1, 2]
+    with cofre.write() as session:
+        cofre.registry.publish(
+            session,
+            SYSTEM,
+            PublishRequest(name="petal", artifact=artifact, card=CARD, aliases=["production"]),
+        )
+    answer = client.post(
+        "/api/v1/models/petal/invocations", json=body, headers=api_key("predictor")
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        mlflow_sklearn.save_model(estimator, f"{directory}/model")
+        with TestClient(scoring_server.init(load_model(f"{directory}/model"))) as reference:
+            expected = reference.post("/invocations", json=body)
+    assert expected.status_code == 200, expected.text
+    assert answer.status_code == 200, answer.json
+    # The same numbers to the last few bits (the core hands the estimator a float array).
+    assert answer.json["predictions"] == pytest.approx(expected.json()["predictions"])
+    assert answer.json["predictions"] == pytest.approx(estimator.predict(rows.to_numpy()).tolist())

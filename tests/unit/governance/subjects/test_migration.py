@@ -1,4 +1,4 @@
-"""The branch migrations (0400_subjects, 0510_feedback) build exactly what the ORM
+"""The branch migrations (0400_subjects, 0510_feedback, 0600_supply) build exactly what the ORM
 classes declare (their tables, the audit data keys' new columns and indexes, the model
 card's new columns)."""
 
@@ -22,6 +22,9 @@ OURS = {
     "rollouts",
     "rollout_tallies",
     "promotion_requests",
+    "trusted_signers",
+    "model_version_signatures",
+    "model_version_origins",
 }
 
 

@@ -128,7 +128,8 @@ def test_export_writes_the_proven_model_and_its_manifest(
 def test_export_refuses_what_has_no_proven_model(runner: CliRunner, tmp_path: Path) -> None:
     logs = _file(tmp_path, "logs.skops", iris_log_pipeline())
     _run(runner, "models", "publish", logs, "--name", "logs", *CARD)
-    out = _run(runner, "models", "export", "logs:1", "--out", str(tmp_path / "x.onnx"), code=1)
+    onnx = ["--format", "onnx", "--out", str(tmp_path / "x.onnx")]
+    out = _run(runner, "models", "export", "logs:1", *onnx, code=1)
     assert "has no proven ONNX model" in out and not (tmp_path / "x.onnx").exists()
-    out = _run(runner, "models", "export", "logs", "--out", str(tmp_path / "x.onnx"), code=2)
+    out = _run(runner, "models", "export", "logs", *onnx, code=2)
     assert "NAME:VERSION" in out
