@@ -928,7 +928,10 @@ QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
         "status": ({"enum": ["open", "decided"]}, "only reviews in this state")
     },
     ("get", "/api/v1/models/<name>/monitoring"): {
-        "version": ({"type": "integer", "minimum": 1}, "the version (default: production)"),
+        "version": (
+            {"type": "integer", "minimum": 1, "maximum": 2147483647},
+            "the version (default: production)",
+        ),
         "window": (
             {"type": "string", "pattern": "^[1-9][0-9]{0,3}[mhd]$"},
             "window length, e.g. 1h or 24h (default: the monitoring_window setting)",
