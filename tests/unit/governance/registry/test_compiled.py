@@ -241,15 +241,3 @@ def test_string_classes_come_back_as_the_estimator_gives_them() -> None:
     labels, _ = compiled.CompiledEstimator(attempt.model, classes).answer(features, False)
     assert labels.tolist() == estimator.predict(features).tolist()
     assert {type(label) for label in labels.tolist()} == {str}
-
-
-def test_the_0800_migration_builds_what_the_record_declares(cofre: Container) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from governance.db import Base
-
-    with cofre.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        diffs = compare_metadata(context, Base.metadata)
-    assert [d for d in diffs if "model_compilations" in repr(d)] == []
