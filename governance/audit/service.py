@@ -63,10 +63,12 @@ _MOVE_HEAD = (
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"), mac=bindparam("new_mac"))
 )
 _INSERT_DATA_KEY = insert(cast(Table, AuditDataKey.__table__))
-_INSERT_SCOPED_KEY_PG = postgresql.insert(
-    cast(Table, AuditDataKey.__table__)
-).on_conflict_do_nothing(index_elements=["scope"])
 _DATA_KEYS = cast(Table, AuditDataKey.__table__).c
+_INSERT_SCOPED_KEY_PG = (
+    postgresql.insert(cast(Table, AuditDataKey.__table__))
+    .on_conflict_do_nothing(index_elements=["scope"])
+    .returning(_DATA_KEYS.id)
+)
 _LIVE_KEYS = select(_DATA_KEYS.id, _DATA_KEYS.scope, _DATA_KEYS.kek_id, _DATA_KEYS.wrapped).where(
     _DATA_KEYS.scope.in_(bindparam("scopes", expanding=True))
 )
@@ -238,8 +240,10 @@ class AuditLog:
             connection.execute(_INSERT_DATA_KEY, values)
             return key_id, key
         # Another process may open the same scope at the same moment: its key wins
-        # (ON CONFLICT waits for it to commit) and this row is sealed under it.
-        if connection.execute(_INSERT_SCOPED_KEY_PG, values).rowcount:
+        # (ON CONFLICT waits for it to commit) and this row is sealed under it. Whether
+        # ours went in is told by RETURNING: an INSERT's rowcount is -1 through psycopg
+        # here, which once sealed rows under a key that was never stored.
+        if connection.execute(_INSERT_SCOPED_KEY_PG, values).first() is not None:
             return key_id, key
         winner = connection.execute(_LIVE_KEYS, {"scopes": [values["scope"]]}).one()
         return winner.id, self._unwrap(winner)

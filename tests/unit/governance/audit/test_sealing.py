@@ -4,13 +4,15 @@ rows about nobody as one block under their model version's key of the day."""
 from __future__ import annotations
 
 import copy
+import threading
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from governance.accounts.actor import SYSTEM
 from governance.audit.records import AuditDataKey, AuditRecord
-from governance.audit.service import AuditEvent, PersonalRow, row_key_ids
+from governance.audit.service import AuditEvent, AuditLog, PersonalRow, row_key_ids
 from governance.errors import IntegrityError
 from server.container import Container
 
@@ -91,3 +93,51 @@ def test_a_days_key_is_shared_with_other_threads_only_once_committed(cofre: Cont
     assert len(cofre.audit._day_keys) == 1 and _keys(cofre) == 1
     ((key_id, _),) = cofre.audit._day_keys.values()
     assert row_key_ids(_append(cofre, [None]))[0] == key_id
+
+
+def test_two_processes_opening_one_days_key_at_once_seal_under_the_one_stored(
+    cofre: Container,
+) -> None:
+    """Another process (its own AuditLog, its own memory) opens the same day's key while
+    this one's insert is uncommitted: it waits, loses, and seals under the stored key.
+    An INSERT's rowcount told it (wrongly) that its own key went in, and its rows were
+    sealed under a key never stored: feedback on them was refused as 'erased'."""
+    other = AuditLog(cofre.audit.keyring)
+    rows = [PersonalRow(None, {"input": {"x": 1}, "output": 0})]
+    event = AuditEvent(kind="prediction", actor=SYSTEM, model_name="m", model_version=1, rows=rows)
+    seqs: dict[str, int] = {}
+
+    def loser() -> None:
+        with cofre.write() as session:
+            seqs["other"] = other.append(session, event).seq
+
+    with cofre.write() as session:
+        seqs["first"] = cofre.audit.append(session, event).seq
+        thread = threading.Thread(target=loser)
+        thread.start()
+        if session.get_bind().dialect.name == "postgresql":
+            _until_a_backend_waits_for_a_lock(cofre)
+    thread.join(timeout=30)
+    with cofre.read() as session:
+        first, second = (session.get(AuditRecord, seqs[k]) for k in ("first", "other"))
+        assert first is not None and second is not None
+        assert row_key_ids(second) == row_key_ids(first)
+        assert _keys(cofre) == 1
+        assert cofre.audit.decrypt_payload(session, second)[0]["input"] == {"x": 1}
+
+
+def _until_a_backend_waits_for_a_lock(cofre: Container) -> None:
+    deadline = time.monotonic() + 10
+    with cofre.read() as session:
+        while time.monotonic() < deadline:
+            waiting = session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            )
+            session.rollback()  # a new snapshot for the next look
+            if waiting:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the other process never waited for the key's insert")
