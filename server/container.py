@@ -189,7 +189,7 @@ class Container:
 
     @cached_property
     def rollouts(self) -> Rollouts:
-        return Rollouts(self.registry, self.audit, self.rollout_changes)
+        return Rollouts(self.registry, self.audit, self.rollout_changes, self.alerts)
 
     @cached_property
     def promotions(self) -> Promotions:
@@ -200,7 +200,7 @@ class Container:
 
     @cached_property
     def rollout_reports(self) -> RolloutReports:
-        return RolloutReports(self.rollouts, self.registry, self.audit, self.feedback)
+        return RolloutReports(self.rollouts, self.registry, self.audit, self.feedback, self.alerts)
 
     @cached_property
     def rollout_traffic(self) -> RolloutTraffic:

@@ -35,6 +35,9 @@ FIRING, RESOLVED = "firing", "resolved"
 STATES = (FIRING, RESOLVED)
 DEFAULT_PREFIX = "default-"
 WEBHOOK, RETRAIN = "webhook", "retrain"
+# An alert no monitoring rule judges: a rollout's guardrail aborted it. It fires once,
+# with the abort, and resolves when the model's next rollout starts (someone acted).
+GUARDRAIL = "guardrail"
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class Alerts:
                     Alert.model_name == model_name,
                     Alert.model_version == version,
                     Alert.state == FIRING,
+                    Alert.kind != GUARDRAIL,
                 )
             )
         }
@@ -167,6 +171,43 @@ class Alerts:
             self._resolve(session, actor, alert, {"reason": "the rule was removed"})
             transitions.append(_transition(alert, alert.resolution or {}))
         return transitions
+
+    def fire_for_guardrail(
+        self,
+        session: Session,
+        model_name: str,
+        version: int,
+        rollout_id: int,
+        guardrail: str,
+        evidence: dict[str, Any],
+    ) -> Alert:
+        """The alert of a rollout its guardrail aborted: audited, logged, to the webhook."""
+        rule = {"kind": GUARDRAIL, "guardrail": guardrail, "rollout": rollout_id}
+        rule["description"] = f"rollout {rollout_id}: guardrail {guardrail} breached"
+        alert = Alert(
+            model_name=model_name,
+            model_version=version,
+            rule_id=None,
+            rule_key=f"rollout-{rollout_id}",
+            kind=GUARDRAIL,
+            state=FIRING,
+            firing_slot=1,
+            rule=rule,
+            evidence=evidence,
+            fired_at=utcnow(),
+        )
+        session.add(alert)
+        session.flush()
+        self._announce(session, SYSTEM, alert, evidence)
+        return alert
+
+    def resolve_guardrails(self, session: Session, actor: Actor, model_name: str) -> None:
+        """A new rollout of the model answers the guardrail alerts of its earlier ones."""
+        firing = select(Alert).where(
+            Alert.model_name == model_name, Alert.kind == GUARDRAIL, Alert.state == FIRING
+        )
+        for alert in session.scalars(firing):
+            self._resolve(session, actor, alert, {"reason": "a new rollout of the model started"})
 
     def _fire(
         self,

@@ -19,6 +19,7 @@ from governance.accounts.actor import Actor
 from governance.audit.records import AuditRecord
 from governance.audit.service import AuditLog
 from governance.clock import isoformat, utcnow
+from governance.monitoring.alerts import Alerts
 from governance.monitoring.feedback import Feedback
 from governance.monitoring.figures import DRIFT, PSI
 from governance.monitoring.records import MonitoringRollup
@@ -35,12 +36,18 @@ class RolloutReports:
     """Status, guardrail checks and A/B decisions of rollouts."""
 
     def __init__(
-        self, rollouts: Rollouts, registry: Registry, audit: AuditLog, feedback: Feedback
+        self,
+        rollouts: Rollouts,
+        registry: Registry,
+        audit: AuditLog,
+        feedback: Feedback,
+        alerts: Alerts,
     ) -> None:
         self.rollouts = rollouts
         self.registry = registry
         self.audit = audit
         self.feedback = feedback
+        self.alerts = alerts
 
     def status(self, session: Session, name: str) -> dict[str, Any]:
         """The model's running (else latest) rollout with every figure."""
@@ -173,7 +180,22 @@ class RolloutReports:
                 f"over {figures['requests']} candidate requests"
             )
             ended = self.rollouts.abort_if_running(session, actor, rollout.id, reason)
-            return reason if ended is not None else None
+            if ended is None:
+                return None
+            evidence = {
+                "reason": reason,
+                "breaching": [rule.metric],
+                "candidate": {"requests": figures["requests"], rule.metric: value},
+            }
+            self.alerts.fire_for_guardrail(
+                session,
+                rollout.model_name,
+                rollout.candidate_version,
+                rollout.id,
+                str(rule),
+                evidence,
+            )
+            return reason
         if rollout.strategy == "ab" and rollout.decision is None:
             decision = self.comparison(session, rollout).get("decision")
             if decision is not None:

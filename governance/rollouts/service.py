@@ -21,6 +21,7 @@ from governance.audit.service import AuditEvent, AuditLog
 from governance.broadcasts import Broadcast
 from governance.clock import utcnow
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound
+from governance.monitoring.alerts import Alerts
 from governance.registry.service import DEFAULT_ALIAS, Registry
 from governance.rollouts import guardrails
 from governance.rollouts.records import Rollout, RolloutTally
@@ -70,10 +71,13 @@ class RolloutRequest:
 class Rollouts:
     """Rollout use cases over the registry and the audit log."""
 
-    def __init__(self, registry: Registry, audit: AuditLog, broadcast: Broadcast) -> None:
+    def __init__(
+        self, registry: Registry, audit: AuditLog, broadcast: Broadcast, alerts: Alerts
+    ) -> None:
         self.registry = registry
         self.audit = audit
         self.broadcast = broadcast
+        self.alerts = alerts
 
     # -- starting -----------------------------------------------------------------------
     def start(self, session: Session, actor: Actor, request: RolloutRequest) -> Rollout:
@@ -109,6 +113,7 @@ class Rollouts:
         except DBIntegrityError:
             raise Conflict(f"model {request.name!r} has a rollout running already") from None
         self._audit(session, actor, "rollout.started", rollout, _describe(rollout))
+        self.alerts.resolve_guardrails(session, actor, request.name)
         self.broadcast.announce(session)
         return rollout
 

@@ -59,6 +59,7 @@ def appliance(tmp_path: Path, database_url: str) -> Iterator[Appliance]:
         "database_url": database_url,
         "db_lock_timeout_ms": 3000,
         "log_json": False,
+        "alert_webhook_url": "http://127.0.0.1:9/alerts",  # the outbox fills; nobody posts
     }
     flask_app = create_app(settings)
     cofre = services_of(flask_app)
@@ -232,6 +233,13 @@ def test_a_failing_candidate_trips_the_guardrail_and_every_worker_returns_to_the
         stmt = select(AuditRecord).where(AuditRecord.kind == "rollout.aborted")
         aborted = session.scalars(stmt).one()
     assert aborted.details is not None and aborted.details["automatic"] is True
+    status, listed = _call(
+        f"{appliance.url}/api/v1/alerts?model=colours", None, appliance.publisher, "GET"
+    )
+    assert status == 200
+    (alert,) = listed["alerts"]  # one, however many workers saw the breach
+    assert (alert["kind"], alert["state"], alert["version"]) == ("guardrail", "firing", 2)
+    assert [d["channel"] for d in alert["deliveries"]] == ["webhook"]
 
 
 @pytest.mark.parametrize(("right", "winner"), [((0.55, 0.95), "candidate"), ((0.8, 0.8), None)])

@@ -194,3 +194,26 @@ def test_drift_from_the_monitoring_rollups_trips_its_guardrail(iris: Container) 
         reason = iris.rollout_reports.check(session, SYSTEM, rollout)
     assert reason is not None and "drift" in reason
     assert _predict(iris, "after-drift").version == 1
+    _the_guardrails_alert_fires_until_the_next_rollout(iris, rollout)
+
+
+def _the_guardrails_alert_fires_until_the_next_rollout(iris: Container, rollout: int) -> None:
+    alert = _guardrail_alert(iris)
+    assert (alert.state, alert.model_version, alert.rule["rollout"]) == ("firing", 2, rollout)
+    assert alert.evidence["breaching"] == ["drift"]
+    with iris.read() as session:
+        kinds = session.scalars(select(AuditRecord.kind).where(AuditRecord.kind.like("alert.%")))
+        assert list(kinds) == ["alert.firing"]
+    with iris.write() as session:  # monitoring's rules fire their own alert, leave this one
+        iris.alerts.evaluate(session, "iris", 2)
+    assert _guardrail_alert(iris).state == "firing"
+    _start(iris, "shadow")
+    resolved = _guardrail_alert(iris)
+    assert resolved.state == "resolved" and "new rollout" in (resolved.resolution or {})["reason"]
+
+
+def _guardrail_alert(iris: Container) -> Any:
+    with iris.read() as session:
+        alerts = iris.alerts.listing(session, SYSTEM, model_name="iris")
+    (alert,) = [a for a in alerts if a.kind == "guardrail"]
+    return alert
