@@ -3,10 +3,12 @@
 A file is written under a temporary name in the same directory, fsynced,
 renamed over its final name, and the directory fsynced, so a crash leaves the
 old content or the new one, never a mixture; private (0600) from its creation.
+A large file's digest is read here too, in blocks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -36,3 +38,12 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sha256_of_file(path: Path) -> str:
+    """The file's SHA-256, read in 1 MiB blocks (training data can be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

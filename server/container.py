@@ -101,7 +101,9 @@ class Container:
 
     @cached_property
     def bundles(self) -> Bundles:
-        return Bundles(self.registry, self.signers, self.keyring, self.audit)
+        return Bundles(
+            self.registry, self.signers, self.keyring, self.audit, self.registry.profiles
+        )
 
     @cached_property
     def provenance(self) -> Provenance:

@@ -242,13 +242,10 @@ class Profiles:
         profile = build_profile(features, columns, outputs, classification, REFERENCE, target)
         return self._store(session, name, version, profile)
 
-    def from_served(
-        self,
-        session: Session,
-        name: str,
-        version: int,
-        profile: dict[str, Any],
+    def keep(
+        self, session: Session, name: str, version: int, profile: dict[str, Any]
     ) -> ReferenceProfile:
+        """Store a profile made elsewhere: of served rows, or carried by a bundle."""
         return self._store(session, name, version, profile)
 
     def _store(

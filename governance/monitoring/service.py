@@ -376,9 +376,7 @@ class Monitoring:
         profile = build_profile(version.features, columns, outputs, classification, SERVED)
         try:
             with self._writing(session) as writer:
-                return self.profiles.from_served(
-                    writer, version.model.name, version.version, profile
-                )
+                return self.profiles.keep(writer, version.model.name, version.version, profile)
         except DBIntegrityError:  # another run stored it first: theirs stands
             with self._reading(session) as reader:
                 return self.profiles.get(reader, version.model.name, version.version)

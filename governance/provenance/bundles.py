@@ -2,9 +2,10 @@
 say, staging to production with everything needed to trust and serve it there.
 
 A bundle is `MAGIC + body + signature`: the body is JSON (the artifact, its card,
-feature schema, artifact signature, origin and the exporting appliance's
-attestation: its id, the version's aliases, who moved them there and its latest
-monitoring figures); the last 64 bytes are the exporting appliance's Ed25519
+feature schema, reference profile (the baseline of drift, aggregates only), artifact
+signature, origin (MLflow run, training data SHA-256, source commit) and the
+exporting appliance's attestation: its id, the version's aliases, who moved them
+there and its latest monitoring figures); the last 64 bytes are the exporting appliance's Ed25519
 signature over MAGIC and body, so any byte changed anywhere is refused. With a
 recipient, the artifact is sealed to that appliance's X25519 key (an ephemeral key
 exchange, HKDF-SHA256, then the one AES-GCM envelope of governance/crypto/envelope.py);
@@ -32,6 +33,7 @@ from governance.clock import utcnow
 from governance.crypto.envelope import open_sealed, seal
 from governance.crypto.keyring import KeyRing
 from governance.errors import IntegrityError, InvalidInput, UntrustedArtifact
+from governance.monitoring.profiles import Profiles
 from governance.monitoring.records import MonitoringRollup
 from governance.provenance import appliance
 from governance.provenance.service import Origin
@@ -61,12 +63,18 @@ class Bundles:
     """Export a version as a signed bundle; import one from a trusted appliance."""
 
     def __init__(
-        self, registry: Registry, signers: Signers, keyring: KeyRing, audit: AuditLog
+        self,
+        registry: Registry,
+        signers: Signers,
+        keyring: KeyRing,
+        audit: AuditLog,
+        profiles: Profiles,
     ) -> None:
         self.registry = registry
         self.signers = signers
         self.keyring = keyring
         self.audit = audit
+        self.profiles = profiles
 
     # -- export ------------------------------------------------------------------------
     def export(
@@ -80,6 +88,7 @@ class Bundles:
                 "artifact": self._artifact(plaintext, version.sha256, recipient),
                 "signature": _signature(version),
                 "origin": _origin(version),
+                "reference_profile": self._profile(session, version),
                 "attestation": self._attestation(session, version),
             },
             sort_keys=True,
@@ -115,6 +124,10 @@ class Bundles:
             "data": _b64(seal(key, plaintext, _aad(sha256))),
         }
 
+    def _profile(self, session: Session, version: ModelVersion) -> dict[str, Any] | None:
+        found = self.profiles.get(session, version.model.name, version.version)
+        return None if found is None else found.profile
+
     def _attestation(self, session: Session, version: ModelVersion) -> dict[str, Any]:
         history = self.registry.alias_history(session, version.model.name)
         moves = [h for h in history if h.to_version == version.version]
@@ -143,13 +156,14 @@ class Bundles:
         plaintext = self._open(manifest["artifact"], model["sha256"])
         signature = manifest.get("signature")
         attestation = manifest.get("attestation") or {}
+        upstream = manifest.get("origin") or {}
         origin = Origin(
             source="bundle",
             reference=f"{model['name']}:{model['version']}",
-            run_id=(manifest.get("origin") or {}).get("run_id"),
-            link=(manifest.get("origin") or {}).get("link"),
-            params=(manifest.get("origin") or {}).get("params") or {},
-            metrics=(manifest.get("origin") or {}).get("metrics") or {},
+            run_id=upstream.get("run_id"),
+            link=upstream.get("link"),
+            params=upstream.get("params") or {},
+            metrics=upstream.get("metrics") or {},
             details={
                 "imported_from": exporter,
                 "exported_name": model["name"],
@@ -157,6 +171,8 @@ class Bundles:
                 "attestation": attestation,
                 "upstream_origin": manifest.get("origin"),
             },
+            training_data_sha256=upstream.get("training_data_sha256"),
+            source_commit=upstream.get("source_commit"),
         )
         request = PublishRequest(
             name=as_name or model["name"],
@@ -168,7 +184,11 @@ class Bundles:
             origin=origin,
             allow_duplicate=True,
         )
-        return self.registry.publish(session, actor, request)
+        version = self.registry.publish(session, actor, request)
+        profile = manifest.get("reference_profile")
+        if profile is not None:  # drift is judged here against the same baseline
+            self.profiles.keep(session, version.model.name, version.version, profile)
+        return version
 
     def _verified(self, session: Session, data: bytes) -> tuple[bytes, str]:
         """The body and the name of the trusted appliance whose signature it carries."""
@@ -280,4 +300,6 @@ def _origin(version: ModelVersion) -> dict[str, Any] | None:
         "link": origin.link,
         "params": origin.params,
         "metrics": origin.metrics,
+        "training_data_sha256": origin.details.get("training_data_sha256"),
+        "source_commit": origin.details.get("source_commit"),
     }

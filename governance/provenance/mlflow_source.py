@@ -46,6 +46,7 @@ class MlflowModel:
     link: str | None = None
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    source_commit: str | None = None  # the run's `mlflow.source.git.commit` tag
 
 
 def is_model_directory(path: Path) -> bool:
@@ -76,6 +77,10 @@ def read_model_directory(path: Path, source: str | None = None) -> MlflowModel:
         run_id=str(run_id) if run_id else None,
         source=source or str(path),
     )
+
+
+# MLflow sets it on a run started from a git checkout.
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
 
 
 def fetch(uri: str, tracking_uri: str) -> MlflowModel:
@@ -115,6 +120,7 @@ def fetch(uri: str, tracking_uri: str) -> MlflowModel:
         link=f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}",
         params=dict(run.data.params) if run else {},
         metrics={k: float(v) for k, v in run.data.metrics.items()} if run else {},
+        source_commit=run.data.tags.get(GIT_COMMIT_TAG) if run else None,
     )
 
 

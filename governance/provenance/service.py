@@ -43,6 +43,14 @@ class Origin:
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    training_data_sha256: str | None = None  # of the file the model learnt from
+    source_commit: str | None = None  # of the code that trained it
+
+    def facts(self) -> dict[str, str]:
+        """The training data's digest and the source commit, where known."""
+        known = {"training_data_sha256": self.training_data_sha256}
+        known["source_commit"] = self.source_commit
+        return {k: v for k, v in known.items() if v}
 
 
 class Provenance:
@@ -127,7 +135,7 @@ class Provenance:
                 link=origin.link,
                 params=origin.params,
                 metrics=origin.metrics,
-                details=origin.details,
+                details=origin.details | origin.facts(),
             )
         )
         session.flush()
@@ -143,7 +151,8 @@ class Provenance:
                     "source": origin.source,
                     "reference": origin.reference[:200],
                     "run_id": origin.run_id,
-                },
+                }
+                | origin.facts(),
             ),
         )
 

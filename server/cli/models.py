@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from governance.files import write_atomically
+from governance.files import sha256_of_file, write_atomically
 from governance.identifiers import MAX_ID, parse_id
 from governance.monitoring.profiles import ReferenceData, reference_format
 from governance.provenance import mlflow_source, signatures
@@ -27,6 +27,7 @@ from server import representations as rep
 from server.cli import CliState, emit_json, pass_state
 from server.cli.params import ID
 
+_COMMIT = re.compile(r"[0-9a-fA-F]{7,64}")
 _REF = re.compile(r"^(?P<name>.+?)(?:@(?P<alias>[a-z][a-z0-9_-]*)|:(?P<version>[0-9]+))?$")
 _VERSION_REF = re.compile(r"^(?P<name>.+):(?P<version>[0-9]+)$")
 EXPORT_FORMATS = ("bundle", "onnx")
@@ -97,6 +98,16 @@ def models() -> None:
     help="The reference data's target column (default: a column named 'target').",
 )
 @click.option(
+    "--training-data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The file the model was trained on: its SHA-256 is kept with the version "
+    "(the file itself is not).",
+)
+@click.option(
+    "--source-commit",
+    help="The commit of the code that trained it (default: the MLflow run's git commit).",
+)
+@click.option(
     "--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help=_RUNTIME_HELP
 )
 @click.option("--json", "as_json", is_flag=True)
@@ -121,6 +132,8 @@ def publish(
     signature_file: Path | None,
     reference_data: Path | None,
     reference_target: str | None,
+    training_data: Path | None,
+    source_commit: str | None,
     runtime: str,
     as_json: bool,
 ) -> None:
@@ -147,7 +160,7 @@ def publish(
         reference=_reference(reference_data, reference_target),
         runtime=runtime,
         allow_duplicate=allow_duplicate,
-        origin=_origin(source),
+        origin=_origin(source, file, _sha256_of(training_data), _commit(source_commit)),
     )
     cofre = state.services
     cofre.promotions.check_publish_aliases(request.aliases)
@@ -314,17 +327,48 @@ def _mlflow_features(source: bytes | MlflowModel) -> list[dict[str, str]] | None
     return source.features if isinstance(source, MlflowModel) else None
 
 
-def _origin(source: bytes | MlflowModel) -> Origin | None:
-    if not isinstance(source, MlflowModel):
+def _origin(
+    source: bytes | MlflowModel,
+    file: Path | None,
+    training_data_sha256: str | None,
+    source_commit: str | None,
+) -> Origin | None:
+    """Where the version comes from: the MLflow run, or a file with what is known of
+    how it was made (nothing to record for a bare file)."""
+    if isinstance(source, MlflowModel):
+        return Origin(
+            source="mlflow",
+            reference=source.source,
+            run_id=source.run_id,
+            link=source.link,
+            params=source.params,
+            metrics=source.metrics,
+            training_data_sha256=training_data_sha256,
+            source_commit=source_commit or source.source_commit,
+        )
+    if training_data_sha256 is None and source_commit is None:
         return None
     return Origin(
-        source="mlflow",
-        reference=source.source,
-        run_id=source.run_id,
-        link=source.link,
-        params=source.params,
-        metrics=source.metrics,
+        source="file",
+        reference=file.name if file else "",
+        training_data_sha256=training_data_sha256,
+        source_commit=source_commit,
     )
+
+
+def _sha256_of(path: Path | None) -> str | None:
+    return None if path is None else sha256_of_file(path)
+
+
+def _commit(text: str | None) -> str | None:
+    """A git commit id (7 to 64 hex digits: abbreviated, SHA-1 or SHA-256)."""
+    if text is None:
+        return None
+    if not _COMMIT.fullmatch(text.strip()):
+        raise click.BadParameter(
+            "a git commit id: 7 to 64 hex digits", param_hint="--source-commit"
+        )
+    return text.strip().lower()
 
 
 @models.command("sign")
@@ -443,6 +487,10 @@ def _print_show(data: dict[str, Any]) -> None:
             click.echo(f"  from MLflow {origin['reference']} run {origin['run_id'] or '-'}")
         if origin and origin["source"] == "bundle":
             click.echo(f"  {imported_from(origin)}")
+        if origin and origin.get("training_data_sha256"):
+            click.echo(f"  trained on data with sha256 {origin['training_data_sha256']}")
+        if origin and origin.get("source_commit"):
+            click.echo(f"  trained by source commit {origin['source_commit']}")
 
 
 @models.command("alias")

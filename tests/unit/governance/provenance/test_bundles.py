@@ -1,6 +1,7 @@
 """Bundles in one process: the attestation carries the version's aliases, approvers and
-latest monitoring figures; an artifact sealed to another appliance, a changed body and
-an untrusted appliance are refused, publishing nothing."""
+latest monitoring figures, the bundle its reference profile and provenance; an
+artifact sealed to another appliance, a changed body and an untrusted appliance are
+refused, publishing nothing."""
 
 from __future__ import annotations
 
@@ -11,16 +12,26 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from sklearn.datasets import load_iris
 
 from governance.accounts.actor import SYSTEM
 from governance.clock import utcnow
 from governance.errors import UntrustedArtifact
+from governance.monitoring.profiles import ReferenceData
 from governance.monitoring.records import MonitoringRollup
 from governance.provenance import appliance
 from governance.provenance.bundles import MAGIC, SIGNATURE_BYTES
+from governance.provenance.service import Origin
 from governance.registry.service import PublishRequest
 from server.container import Container
 from tests.support.models import CARD, iris_classifier
+
+TRAINED_ON, COMMIT = "ab" * 32, "0123abc"
+
+
+def _reference_csv() -> bytes:
+    frame = load_iris(as_frame=True).frame
+    return frame.to_csv(index=False).encode()
 
 
 def _other_appliance_key() -> bytes:
@@ -39,7 +50,16 @@ def published(cofre: Container) -> Container:
         cofre.registry.publish(
             session,
             SYSTEM,
-            PublishRequest(name="iris", artifact=iris_classifier(), card=CARD, aliases=["staging"]),
+            PublishRequest(
+                name="iris",
+                artifact=iris_classifier(),
+                card=CARD,
+                aliases=["staging"],
+                reference=ReferenceData(_reference_csv(), "csv"),
+                origin=Origin(
+                    "file", "iris.skops", training_data_sha256=TRAINED_ON, source_commit=COMMIT
+                ),
+            ),
         )
         end = utcnow().replace(minute=0, second=0, microsecond=0)
         for start, value in ((end - timedelta(hours=2), 0.3), (end - timedelta(hours=1), 0.05)):
@@ -93,7 +113,14 @@ def test_the_attestation_and_a_round_trip(published: Container) -> None:
         copy = cofre.registry.resolve(session, "iris-copy", version=1)
         original = cofre.registry.resolve(session, "iris", version=1)
         assert copy.sha256 == original.sha256
-        assert copy.origin.details["imported_from"] == "self"  # type: ignore[attr-defined]
+        details = copy.origin.details  # type: ignore[attr-defined]
+        assert details["imported_from"] == "self"
+        assert (details["training_data_sha256"], details["source_commit"]) == (TRAINED_ON, COMMIT)
+        profiles = [cofre.registry.profiles.get(session, n, 1) for n in ("iris", "iris-copy")]
+        assert profiles[0] is not None and profiles[1] is not None
+        assert profiles[1].profile == profiles[0].profile and profiles[1].source == "reference"
+    assert body["reference_profile"]["rows"] == 150
+    assert body["origin"]["training_data_sha256"] == TRAINED_ON
 
 
 def test_sealed_to_another_appliance_is_refused(published: Container) -> None:

@@ -135,6 +135,7 @@ def test_publish_from_an_mlflow_registry(
     try:
         with mlflow.start_run() as run:
             mlflow.log_param("max_iter", 500)
+            mlflow.set_tag("mlflow.source.git.commit", "9fceb02d0ae598e95dc970b74767f19372d61af8")
             mlflow.log_metric("train_accuracy", float(estimator.score(FEATURES, TARGET)))
             mlflow_sklearn.log_model(
                 estimator,
@@ -166,6 +167,7 @@ def test_publish_from_an_mlflow_registry(
     assert origin["params"] == {"max_iter": "500"}
     assert origin["metrics"]["train_accuracy"] == pytest.approx(estimator.score(FEATURES, TARGET))
     assert origin["link"].startswith(mlflow_server)
+    assert origin["source_commit"] == "9fceb02d0ae598e95dc970b74767f19372d61af8"
     assert run.info.run_id in published["card"]["description"]
     shown = runner.invoke(cli, ["models", "show", "iris:1"])
     assert f"run {run.info.run_id}" in shown.output

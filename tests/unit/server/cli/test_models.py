@@ -71,6 +71,29 @@ def test_publish_with_declared_features(runner: CliRunner, tmp_path: Path) -> No
     assert json.loads(out)["features"] == features
 
 
+def test_publish_keeps_the_training_datas_digest_and_the_source_commit(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    import hashlib
+
+    artifact = _file(tmp_path, "v.skops", iris_classifier())
+    training = _file(tmp_path, "train.csv", b"a,b\n1,2\n" * 1000)
+    made = ["--training-data", training, "--source-commit", "9FCEB02"]
+    out = _ok(runner, "models", "publish", artifact, "--name", "iris", *CARD, *made, "--json")
+    origin = json.loads(out)["origin"]
+    assert origin["source"] == "file" and origin["reference"] == "v.skops"
+    assert origin["training_data_sha256"] == hashlib.sha256(Path(training).read_bytes()).hexdigest()
+    assert origin["source_commit"] == "9fceb02"
+    shown = _ok(runner, "models", "show", "iris:1")
+    assert "trained by source commit 9fceb02" in shown and origin["training_data_sha256"] in shown
+    refused = runner.invoke(
+        cli, ["models", "publish", artifact, "--name", "iris", *CARD, "--source-commit", "main"]
+    )
+    assert refused.exit_code == 2 and "7 to 64 hex digits" in refused.output
+    plain = _ok(runner, "models", "publish", artifact, "--name", "bare", *CARD, "--json")
+    assert json.loads(plain)["origin"] is None
+
+
 def test_alias_rollback_and_history(runner: CliRunner, tmp_path: Path) -> None:
     artifact = _file(tmp_path, "v.skops", iris_classifier())
     for _ in range(3):
