@@ -12,17 +12,25 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
 
 class LruCache(Generic[V]):
-    """Least-recently-used mapping with a fixed capacity; thread-safe."""
+    """Least-recently-used mapping with a fixed capacity; thread-safe.
+
+    A key is loaded once however many threads miss it at the same moment: the
+    first loads, the others wait for its result (or its error). Loading a large
+    forest once per request thread would cost its CPU and its memory four times
+    over on a cold worker under load.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._loading: dict[Hashable, Future[V]] = {}
         self._lock = threading.Lock()
         self.hits = self.misses = self.evictions = 0
 
@@ -32,14 +40,30 @@ class LruCache(Generic[V]):
                 self._items.move_to_end(key)
                 self.hits += 1
                 return self._items[key]
-            self.misses += 1
-        value = load()  # outside the lock: loading decrypts and deserialises
+            loading = self._loading.get(key)
+            if loading is None:
+                loading = self._loading[key] = Future()
+                self.misses += 1
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            return loading.result()
+        try:
+            value = load()  # outside the lock: loading decrypts and deserialises
+        except BaseException as exc:
+            with self._lock:
+                del self._loading[key]
+            loading.set_exception(exc)
+            raise
         with self._lock:
+            del self._loading[key]
             self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
                 self.evictions += 1
+        loading.set_result(value)
         return value
 
     def __len__(self) -> int:
