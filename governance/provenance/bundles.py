@@ -5,8 +5,9 @@ A bundle is `MAGIC + body + signature`: the body is JSON (the artifact, its card
 feature schema, reference profile (the baseline of drift, aggregates only), artifact
 signature, origin (MLflow run, training data SHA-256, source commit) and the
 exporting appliance's attestation: its id, the version's aliases, who moved them
-there and its latest monitoring figures); the last 64 bytes are the exporting appliance's Ed25519
-signature over MAGIC and body, so any byte changed anywhere is refused. With a
+there and its latest monitoring figures); the last 64 bytes are the exporting
+appliance's Ed25519 signature over MAGIC and body, so any byte changed anywhere is
+refused. With a
 recipient, the artifact is sealed to that appliance's X25519 key (an ephemeral key
 exchange, HKDF-SHA256, then the one AES-GCM envelope of governance/crypto/envelope.py);
 without one it travels as plain skops bytes.
