@@ -39,6 +39,10 @@ accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s'
 errorlog = "-"
 forwarded_allow_ips = _settings.trusted_proxies if _settings.trust_proxy else ""
+# Gunicorn's control socket (for `gunicornc`) is one path per user by default,
+# shared by every instance that user runs; cofre is managed through its unit and
+# signals, so there is none.
+control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:

@@ -1,4 +1,7 @@
-"""`cofre serve` runs real Gunicorn with server/gunicorn_conf.py; health and readiness answer."""
+"""`cofre serve` runs real Gunicorn with server/gunicorn_conf.py; health and readiness
+answer; files in the working directory named like cofre's modules are not imported,
+no per-user control socket is made, SIGTERM stops it at once, and the log holds no
+library warning per request."""
 
 from __future__ import annotations
 
@@ -50,7 +53,9 @@ def _poll(url: str, deadline: float, server: subprocess.Popen[bytes]) -> tuple[i
 @pytest.fixture
 def environment(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COFRE_")}
+    env.pop("XDG_RUNTIME_DIR", None)
     env |= {
+        "HOME": str(tmp_path / "user"),  # where Gunicorn's default control socket goes
         "COFRE_HOME": str(tmp_path / "home"),
         "COFRE_KEY_DIR": str(tmp_path / "keys"),
         "COFRE_LOG_JSON": "false",
@@ -69,6 +74,23 @@ class Served:
     log: Path
     secret: str
     scraper: str  # a metrics key: /metrics and /readyz's details
+    predictor: str
+    environment: dict[str, str]
+
+
+IRIS_ROW = {
+    "sepal length (cm)": 5.1,
+    "sepal width (cm)": 3.5,
+    "petal length (cm)": 1.4,
+    "petal width (cm)": 0.2,
+}
+
+
+def _post(url: str, body: bytes, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return int(answer.status)
 
 
 @pytest.fixture
@@ -87,6 +109,17 @@ def served(environment: dict[str, str], tmp_path: Path) -> Iterator[Served]:
         capture_output=True,
         text=True,
     )
+    predictor = subprocess.run(
+        [COFRE, "keys", "create", "--name", "svc", "--role", "predictor", "--json"],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    for shadow in ("server.py", "governance.py", "backups.py", "wsgi.py", "json.py"):
+        # Hardening item 21: `python -m gunicorn` imported these from the working
+        # directory in place of cofre's own modules.
+        (tmp_path / shadow).write_text("raise SystemExit('imported from the working directory')\n")
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
@@ -104,6 +137,8 @@ def served(environment: dict[str, str], tmp_path: Path) -> Iterator[Served]:
             log,
             json.loads(created.stdout)["secret"],
             json.loads(scraper.stdout)["secret"],
+            json.loads(predictor.stdout)["secret"],
+            environment,
         )
     finally:
         if process.poll() is None:
@@ -131,9 +166,17 @@ def test_cofre_serve_runs_gunicorn_with_two_workers(served: Served) -> None:
     wrong = served.secret[:-4] + ("AAAA" if not served.secret.endswith("AAAA") else "BBBB")
     assert _get(f"{served.base}/api/v1/models", wrong)[0] == 401
 
+    assert not (Path(served.environment["HOME"]) / ".gunicorn" / "gunicorn.ctl").exists()
+    for _ in range(20):  # the forest's predictions: no warning per request in the log
+        body = json.dumps({"instances": [IRIS_ROW]}).encode()
+        assert _post(f"{served.base}/api/v1/models/iris/predict", body, served.predictor) == 200
+
+    stopping = time.monotonic()
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=30) == 0
+    assert time.monotonic() - stopping < 5, "the master took long to exit on SIGTERM"
     output = served.log.read_text()
+    assert "Warning" not in output and "warnings.warn" not in output
     assert "gunicorn" in output.lower()
     assert len(re.findall(r"Booting worker with pid", output)) == 2
     assert "X-Request-ID" not in output  # the access log names the request id, not headers
