@@ -106,6 +106,7 @@ def _rollouts(container: Container) -> str:
                 session, rollout.model_name, version=rollout.candidate_version
             )
             container.registry.check_artifact(version)
+            container.registry.refuse_unverified(version)
             served = predictor.served_version(SYSTEM, rollout.model_name, version=version.version)
             loaded = predictor.holds(served)
             facts.append(

@@ -78,6 +78,7 @@ def made(version: ModelVersion) -> dict[str, Any]:
         "libraries": facts.libraries if facts else None,
         "note": facts.note if facts else None,
         "changelog": facts.changelog if facts else None,
+        "reference_sample_rows": len(facts.sample["rows"]) if facts and facts.sample else None,
         "verifications": [verification(v) for v in version.verifications],
         "load_refusal": lifecycle.load_refusal(version),
     }
@@ -91,7 +92,7 @@ def version_check(check: VersionCheck) -> dict[str, Any]:
         "trained_with": check.trained_with,
         "passed": check.passed,
         "problems": check.problems,
-        "comparison": check.comparison,
+        "comparison": lifecycle.json_safe(check.comparison),  # JSON has no Infinity
     }
 
 

@@ -76,9 +76,9 @@ class ModelVersion(Base):
     compilation: Mapped[Compilation | None] = relationship(
         back_populates="model_version", lazy="selectin", uselist=False
     )
-    facts: Mapped[VersionFacts | None] = relationship(
-        back_populates="model_version", lazy="selectin", uselist=False
-    )
+    # Loaded when read (not with every resolve on the serving path); verifications
+    # come along: whether the version may load depends on them.
+    facts: Mapped[VersionFacts | None] = relationship(back_populates="model_version", uselist=False)
     verifications: Mapped[list[VersionVerification]] = relationship(
         back_populates="model_version", lazy="selectin", order_by="VersionVerification.id"
     )
@@ -131,6 +131,10 @@ class VersionFacts(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     compared_with: Mapped[int | None] = mapped_column(Integer, nullable=True)
     changelog: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Generated rows and the estimator's answers on them (`lifecycle.reference_sample`):
+    # what `cofre models verify` compares its answers under a new scikit-learn with.
+    # Deferred: tens of kilobytes for a wide schema, read by verification only.
+    sample: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, deferred=True)
 
     model_version: Mapped[ModelVersion] = relationship(back_populates="facts")
 

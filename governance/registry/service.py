@@ -111,7 +111,8 @@ class CompiledExport:
 @dataclass(frozen=True)
 class VersionCheck:
     """A published version checked again under the running scikit-learn: the publish
-    checks, and its outputs compared with its proven ONNX model where it has one."""
+    checks, and its outputs compared with its reference sample's (recorded at publish)
+    or, for a version published before samples were kept, its proven ONNX model's."""
 
     name: str
     version: int
@@ -133,6 +134,7 @@ class PreparedPublish:
     facts: EstimatorFacts
     features: list[dict[str, str]]
     compilation: compiled.Compilation
+    sample: dict[str, Any] | None = None  # lifecycle.reference_sample
 
 
 class Registry:
@@ -182,7 +184,10 @@ class Registry:
             runtime=request.runtime,
             reference=_proof_rows(request.reference, features),
         )
-        return PreparedPublish(request, facts, features, attempt)
+        sample = lifecycle.reference_sample(
+            facts.estimator, features, request.allow_missing, facts.has_proba
+        )
+        return PreparedPublish(request, facts, features, attempt, sample)
 
     def publish(
         self, session: Session, actor: Actor, request: PublishRequest | PreparedPublish
@@ -198,6 +203,7 @@ class Registry:
             _refuse_duplicate(model, request.artifact)
         version = 1 + max((v.version for v in model.versions), default=0)
         made = _version_facts(model, version, request, facts, features)
+        made.sample = prepared.sample
         file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
         # Whatever fails from here on (this method, the caller's later steps, the
         # commit) rolls the transaction back, and the rollback removes the file.
@@ -322,20 +328,24 @@ class Registry:
         self, session: Session, actor: Actor, name: str, version: int
     ) -> VersionCheck:
         """Run the publish checks again on a stored version under the scikit-learn
-        running here and, when it has a proven ONNX model, compare the estimator's
-        outputs with that model's (proven equal to the estimator as it was at
-        publish). Read-only and slow: run it before the write transaction."""
+        running here, and compare the estimator's answers with those in its reference
+        sample or, without one, with its proven ONNX model's (proven equal to the
+        estimator as it was at publish). Read-only and slow: run it before the write
+        transaction."""
         actor.check_model(name)
         record = self.resolve(session, name, version=version)
         self.verify_provenance(session, record)
         problems: list[str] = []
         comparison: dict[str, Any] = {"against": None}
+        sample = record.facts.sample if record.facts is not None else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             estimator = self._recheck(record, problems)
-            if estimator is not None and not problems and record.runtime == "onnx":
+            if estimator is not None and not problems and sample is not None:
+                comparison = self._compare_with_sample(record, estimator, sample, problems)
+            elif estimator is not None and not problems and record.runtime == "onnx":
                 comparison = self._compare_with_onnx(record, estimator, problems)
-        comparison["warnings"] = sorted({str(w.message).splitlines()[0][:200] for w in caught})
+        comparison["warnings"] = sorted({_first_line(str(w.message)) for w in caught})
         return VersionCheck(
             name, version, self.running_sklearn, record.sklearn_version, problems, comparison
         )
@@ -354,6 +364,20 @@ class Registry:
         if facts.has_proba != record.has_proba:
             problems.append("it no longer answers probabilities as recorded")
         return facts.estimator
+
+    def _compare_with_sample(
+        self, record: ModelVersion, estimator: Any, sample: dict[str, Any], problems: list[str]
+    ) -> dict[str, Any]:
+        classifier = record.classes is not None
+        try:
+            figures, found = lifecycle.compare_sample(
+                estimator, sample, record.features, classifier
+            )
+        except Exception as exc:  # an estimator that no longer runs is the finding
+            problems.append(f"it could not answer its reference sample ({type(exc).__name__})")
+            return {"against": "sample"}
+        problems.extend(found)
+        return figures
 
     def _compare_with_onnx(
         self, record: ModelVersion, estimator: Any, problems: list[str]
@@ -433,8 +457,12 @@ class Registry:
             version
             for model in self.models(session, SYSTEM)
             for version in model.versions
-            if lifecycle.load_refusal(version, self.running_sklearn) is not None
+            if self.load_refusal(version) is not None
         ]
+
+    def load_refusal(self, version: ModelVersion) -> str | None:
+        """Why `version` would be refused at load here (one line), or None."""
+        return lifecycle.load_refusal(version, self.running_sklearn)
 
     def refuse_unverified(self, version: ModelVersion) -> None:
         """Before any load: Unverified, with the one-line reason, for a version trained
@@ -776,6 +804,10 @@ def _version_facts(
         compared_with=previous.version if previous is not None else None,
         changelog=lifecycle.changelog(lifecycle.made(previous), made) if previous else None,
     )
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:200]
 
 
 def _change_summary(changelog: dict[str, Any] | None) -> dict[str, Any] | None:

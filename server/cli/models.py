@@ -534,6 +534,12 @@ def _print_made(version: dict[str, Any]) -> None:
         click.echo(f"  parameters: {params or '-'}")
         if version["note"]:
             click.echo(f"  note: {version['note']}")
+        rows = version["reference_sample_rows"]
+        click.echo(
+            f"  reference sample: {rows} generated rows and its answers"
+            if rows
+            else "  reference sample: none (text or boolean features, or no answer on them)"
+        )
         changes = version["changelog"]
         if changes is None:
             click.echo("  changes: first version")
@@ -577,7 +583,7 @@ def changelog_lines(changes: dict[str, Any]) -> list[str]:
 def _data_change(changes: dict[str, Any]) -> str:
     digests = changes["training_data_sha256"]
     if changes["training_data_changed"] is None:
-        return "not known for both versions (publish with --training-data)"
+        return "not known for one of them (publish with --training-data)"
     if changes["training_data_changed"]:
         return f"changed (sha256 {digests['from']} -> {digests['to']})"
     return f"unchanged (sha256 {digests['to']})"
@@ -607,10 +613,11 @@ def diff(state: CliState, name: str, a: int, b: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def verify(state: CliState, ref: str, as_json: bool) -> None:
-    """Check NAME:VERSION again under the scikit-learn running here: the publish checks
-    and, where it has a proven ONNX model, its outputs against that model's. Passed,
-    a version trained under another scikit-learn minor version may load again.
-    Audited either way; exits 1 when it fails."""
+    """Check NAME:VERSION again under the scikit-learn running here: the publish checks,
+    and its answers on its reference sample against those it gave at publish (without
+    a sample: against its proven ONNX model's). Passed, a version trained under
+    another scikit-learn minor version may load again. Audited either way; exits 1
+    when it fails."""
     name, version = _version_ref(ref)
     cofre = state.services
     with cofre.read() as session:  # loading and comparing is slow: before the write lock
@@ -633,10 +640,12 @@ def verify(state: CliState, ref: str, as_json: bool) -> None:
 
 
 def _compared(comparison: dict[str, Any]) -> str:
-    if comparison.get("against") != "onnx":
-        return "publish checks passed; no reference to compare outputs with"
+    against = comparison.get("against")
+    if against is None:
+        return "publish checks passed; no reference sample or ONNX model to compare outputs with"
+    what = "the answers it gave at publish" if against == "sample" else "its proven ONNX model's"
     return (
-        f"publish checks passed; outputs equal to its proven ONNX model's on "
+        f"publish checks passed; outputs equal to {what} on "
         f"{comparison['rows']} {comparison['sample']} rows"
     )
 

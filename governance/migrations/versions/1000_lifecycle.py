@@ -1,5 +1,6 @@
 """A version's lifecycle: what it records of how it was made (hyper-parameters, library
-versions, the publisher's note, the changelog against the version it replaced) and
+versions, the publisher's note, the changelog against the version it replaced, a generated
+reference sample with the estimator's answers on it) and
 the scikit-learn versions it was verified under. Versions published before this
 revision have no facts row; they show "not recorded".
 
@@ -26,6 +27,7 @@ def upgrade() -> None:
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("compared_with", sa.Integer(), nullable=True),
         sa.Column("changelog", sa.JSON(), nullable=True),
+        sa.Column("sample", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["model_version_id"],
             ["model_versions.id"],
