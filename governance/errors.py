@@ -76,6 +76,11 @@ class IntegrityError(CofreError):
     """Stored data failed authentication: tampered, swapped, or the wrong key."""
 
 
+class Unverified(CofreError):
+    """A version may not load under the running libraries until it is verified again
+    under them (`cofre models verify`)."""
+
+
 class KeyUnavailable(CofreError):
     """A key the operation needs is missing or unreadable."""
 

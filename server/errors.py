@@ -41,6 +41,11 @@ PROBLEMS: dict[type[domain.CofreError], tuple[int, str, str]] = {
     domain.InvalidInput: (422, "invalid-input", "Invalid input"),
     domain.UntrustedArtifact: (422, "untrusted-artifact", "Model file refused"),
     domain.IntegrityError: (500, "integrity-failure", "Stored data failed its integrity check"),
+    domain.Unverified: (
+        409,
+        "unverified-version",
+        "Version not verified under the running scikit-learn",
+    ),
     domain.KeyUnavailable: (503, "key-unavailable", "A required key is unavailable"),
     domain.AuditUnavailable: (
         503,

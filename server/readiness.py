@@ -17,7 +17,7 @@ from governance.operations.jobs import BACKUP_JOB, CHECKPOINT_JOB, DRILL_JOB
 from server.container import Container
 
 # Checks that are reported but do not decide readiness (see _backups for why).
-ADVISORY = ("backups", "audit_chain")
+ADVISORY = ("backups", "audit_chain", "sklearn_versions")
 
 
 def readiness(container: Container) -> dict[str, dict[str, Any]]:
@@ -26,6 +26,7 @@ def readiness(container: Container) -> dict[str, dict[str, Any]]:
         "keys": _keys,
         "models": _models,
         "rollouts": _rollouts,
+        "sklearn_versions": _sklearn_versions,
         "backups": _backups,
         "audit_chain": _audit_chain,
     }
@@ -62,8 +63,8 @@ def _keys(container: Container) -> str:
 
 
 def _models(container: Container) -> str:
-    """Every aliased version's artifact authenticates and its signature still verifies
-    (no estimator is loaded)."""
+    """Every aliased version's artifact authenticates, its signature still verifies and
+    it may load under the running scikit-learn (no estimator is loaded)."""
     count = 0
     with container.read() as session:
         for model in container.registry.models(session, SYSTEM):
@@ -71,8 +72,27 @@ def _models(container: Container) -> str:
                 version = container.registry.resolve(session, model.name, alias=alias.name)
                 container.registry.check_artifact(version)
                 container.registry.verify_provenance(session, version)
+                container.registry.refuse_unverified(version)
                 count += 1
     return f"{count} aliased versions loadable"
+
+
+def _sklearn_versions(container: Container) -> str:
+    """Every version, aliased or not, that would be refused at load: trained under
+    another scikit-learn minor version and not verified under the running one.
+    Advisory: an aliased one already fails `models`; the others serve nobody yet."""
+    running = container.registry.running_sklearn
+    with container.read() as session:
+        refused = [
+            f"{v.model.name}:{v.version} (trained with {v.sklearn_version})"
+            for v in container.registry.unverified(session)
+        ]
+    if refused:
+        raise CofreError(
+            f"{len(refused)} versions need `cofre models verify` under scikit-learn "
+            f"{running}: {', '.join(refused[:50])}"
+        )
+    return f"every version may load under scikit-learn {running}"
 
 
 def _rollouts(container: Container) -> str:
@@ -86,6 +106,7 @@ def _rollouts(container: Container) -> str:
                 session, rollout.model_name, version=rollout.candidate_version
             )
             container.registry.check_artifact(version)
+            container.registry.refuse_unverified(version)
             served = predictor.served_version(SYSTEM, rollout.model_name, version=version.version)
             loaded = predictor.holds(served)
             facts.append(

@@ -8,7 +8,15 @@ from governance.accounts.records import ApiKey, User
 from governance.monitoring.records import Alert, AlertDelivery
 from governance.operations.records import JobRun
 from governance.provenance.records import TrustedSigner
-from governance.registry.records import AliasHistory, Compilation, ModelVersion, RegisteredModel
+from governance.registry import lifecycle
+from governance.registry.records import (
+    AliasHistory,
+    Compilation,
+    ModelVersion,
+    RegisteredModel,
+    VersionVerification,
+)
+from governance.registry.service import VersionCheck
 from governance.retraining.records import RetrainingPlan, RetrainingRun
 from governance.subjects.erasure import Erasure, SubjectStatus
 from governance.subjects.records import SubjectHold
@@ -58,6 +66,42 @@ def version_detail(version: ModelVersion) -> dict[str, Any]:
         },
         "signature": _signature(version),
         "origin": _origin(version),
+    } | made(version)
+
+
+def made(version: ModelVersion) -> dict[str, Any]:
+    """How the version was made (None where it predates the record), what changed
+    against the version it replaced, and whether it may load here."""
+    facts = version.facts
+    return {
+        "params": facts.params if facts else None,
+        "libraries": facts.libraries if facts else None,
+        "note": facts.note if facts else None,
+        "changelog": facts.changelog if facts else None,
+        "reference_sample_rows": len(facts.sample["rows"]) if facts and facts.sample else None,
+        "verifications": [verification(v) for v in version.verifications],
+        "load_refusal": lifecycle.load_refusal(version),
+    }
+
+
+def version_check(check: VersionCheck) -> dict[str, Any]:
+    return {
+        "name": check.name,
+        "version": check.version,
+        "sklearn_version": check.sklearn_version,
+        "trained_with": check.trained_with,
+        "passed": check.passed,
+        "problems": check.problems,
+        "comparison": lifecycle.json_safe(check.comparison),  # JSON has no Infinity
+    }
+
+
+def verification(row: VersionVerification) -> dict[str, Any]:
+    return {
+        "sklearn_version": row.sklearn_version,
+        "comparison": row.comparison,
+        "verified_by": row.verified_by,
+        "verified_at": row.verified_at.isoformat(),
     }
 
 

@@ -209,7 +209,7 @@ def prove(
     has_proba: bool,
 ) -> Proof:
     """Compare the compiled model with the estimator row by row on `sample`."""
-    frame = pd.DataFrame(sample, columns=names) if _named(estimator) else sample
+    frame = as_fitted(estimator, sample, names)
     with_proba = has_proba and compiled.classes is not None
     outputs, proba = compiled.answer(sample, with_proba)
     problems: list[str] = []
@@ -242,11 +242,11 @@ def _compare_outputs(
         problems.append(f"outputs of shape {outputs.shape}, the estimator's {expected.shape}")
         figures["label_mismatches"] = len(outputs)
     elif compiled.classes is not None:
-        mismatches = figures["label_mismatches"] = int(np.sum(_row_differs(outputs, expected)))
+        mismatches = figures["label_mismatches"] = int(np.sum(rows_differ(outputs, expected)))
         if mismatches:
             problems.append(f"{mismatches} of {len(outputs)} labels differ")
     else:
-        relative = figures["max_relative_diff"] = _relative(outputs, expected)
+        relative = figures["max_relative_diff"] = relative_gap(outputs, expected)
         if not relative <= REGRESSION_TOLERANCE:
             problems.append(
                 f"outputs differ by {relative:.3g} relative (tolerance {REGRESSION_TOLERANCE:g})"
@@ -264,12 +264,14 @@ def _compare_proba(proba: np.ndarray, expected: np.ndarray, problems: list[str])
     return gap
 
 
-def _row_differs(labels: np.ndarray, expected: np.ndarray) -> np.ndarray:
+def rows_differ(labels: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per row, whether its label (or any of its labels, multi-output) differs."""
     differs = labels != expected
     return differs.reshape(len(labels), -1).any(axis=1) if differs.ndim > 1 else differs
 
 
-def _relative(outputs: np.ndarray, expected: np.ndarray) -> float:
+def relative_gap(outputs: np.ndarray, expected: np.ndarray) -> float:
+    """The largest relative difference; infinite when missing values differ."""
     expected = expected.astype(np.float64)
     if not np.array_equal(np.isnan(outputs), np.isnan(expected)):
         return float("inf")
@@ -280,8 +282,11 @@ def _relative(outputs: np.ndarray, expected: np.ndarray) -> float:
     return float(gap.max())
 
 
-def _named(estimator: Any) -> bool:
-    return getattr(estimator, "feature_names_in_", None) is not None
+def as_fitted(estimator: Any, rows: np.ndarray, names: list[str]) -> Any:
+    """Rows as the estimator was fitted on them: a DataFrame of named columns, else
+    the bare array."""
+    named = getattr(estimator, "feature_names_in_", None) is not None
+    return pd.DataFrame(rows, columns=names) if named else rows
 
 
 def _first_line(exc: BaseException) -> str:

@@ -100,6 +100,7 @@ class EstimatorFacts:
     classes: list[Any] | None
     estimator_type: str
     sklearn_version: str | None
+    skops_version: str | None = None
 
 
 def is_trusted_type(type_name: str) -> bool:
@@ -222,6 +223,8 @@ def describe(data: bytes) -> EstimatorFacts:
     if n_features is None:
         raise UntrustedArtifact("the estimator is not fitted (no n_features_in_)")
     classes = getattr(estimator, "classes_", None)
+    schema = read_schema(data)
+    skops_version = schema.get("_skops_version")
     return EstimatorFacts(
         estimator=estimator,
         feature_names=[str(n) for n in names] if names is not None else None,
@@ -229,7 +232,8 @@ def describe(data: bytes) -> EstimatorFacts:
         has_proba=hasattr(estimator, "predict_proba"),
         classes=[_plain(c) for c in classes] if classes is not None else None,
         estimator_type=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        sklearn_version=_sklearn_version(read_schema(data)),
+        sklearn_version=_sklearn_version(schema),
+        skops_version=str(skops_version) if skops_version is not None else None,
     )
 
 

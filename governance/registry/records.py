@@ -1,4 +1,5 @@
-"""ORM classes of the registry: models, versions, their compiled form, aliases and history."""
+"""ORM classes of the registry: models, versions, their compiled form, what each version
+records of how it was made and where it was verified, aliases and history."""
 
 from __future__ import annotations
 
@@ -75,6 +76,12 @@ class ModelVersion(Base):
     compilation: Mapped[Compilation | None] = relationship(
         back_populates="model_version", lazy="selectin", uselist=False
     )
+    # Loaded when read (not with every resolve on the serving path); verifications
+    # come along: whether the version may load depends on them.
+    facts: Mapped[VersionFacts | None] = relationship(back_populates="model_version", uselist=False)
+    verifications: Mapped[list[VersionVerification]] = relationship(
+        back_populates="model_version", lazy="selectin", order_by="VersionVerification.id"
+    )
 
     @property
     def runtime(self) -> str:
@@ -107,6 +114,47 @@ class Compilation(Base):
     compiled_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     model_version: Mapped[ModelVersion] = relationship(back_populates="compilation")
+
+
+class VersionFacts(Base):
+    """How a version was made, recorded at publish (one per version; versions published
+    before it existed have none): the estimator's hyper-parameters, the library
+    versions it was trained with, the publisher's note, and what changed against the
+    version it was to replace (`compared_with`: production's target, else the latest)."""
+
+    __tablename__ = "model_version_facts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), unique=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # get_params(deep=True), JSON-safe
+    libraries: Mapped[dict[str, str]] = mapped_column(JSON)  # distribution name -> version
+    note: Mapped[str] = mapped_column(Text, default="")
+    compared_with: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    changelog: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Generated rows and the estimator's answers on them (`lifecycle.reference_sample`):
+    # what `cofre models verify` compares its answers under a new scikit-learn with.
+    # Deferred: tens of kilobytes for a wide schema, read by verification only.
+    sample: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, deferred=True)
+
+    model_version: Mapped[ModelVersion] = relationship(back_populates="facts")
+
+
+class VersionVerification(Base):
+    """A version checked again under the scikit-learn version then running (`cofre
+    models verify`): the publish checks passed and, where there was a reference to
+    compare with, its outputs matched. It lets a version trained under another
+    scikit-learn minor version load under this one."""
+
+    __tablename__ = "model_version_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    sklearn_version: Mapped[str] = mapped_column(String(32))
+    comparison: Mapped[dict[str, Any]] = mapped_column(JSON)
+    verified_by: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    model_version: Mapped[ModelVersion] = relationship(back_populates="verifications")
 
 
 class Alias(Base):

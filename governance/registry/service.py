@@ -1,4 +1,4 @@
-"""Registry use cases: publish, compile, resolve, alias, roll back, describe.
+"""Registry use cases: publish, compile, verify, resolve, alias, roll back, describe.
 
 Each use case runs in the caller's transaction and appends its audit event
 there, so a version, its compiled model, an alias move and their records commit
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session, object_session
 
-from governance.accounts.actor import Actor
+from governance.accounts.actor import SYSTEM, Actor
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import utcnow
 from governance.crypto.keyring import WrappedKey
 from governance.db import after_commit, undo_on_rollback
-from governance.errors import Conflict, FieldError, InvalidInput, NotFound
+from governance.errors import CofreError, Conflict, FieldError, InvalidInput, NotFound
 from governance.monitoring.profiles import (
     Profiles,
     ReferenceData,
@@ -29,7 +30,7 @@ from governance.monitoring.profiles import (
     read_reference,
 )
 from governance.provenance.service import Origin, Provenance, SignatureCheck
-from governance.registry import compiled
+from governance.registry import compiled, lifecycle
 from governance.registry.artifacts import ONNX, ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
 from governance.registry.records import (
@@ -38,6 +39,8 @@ from governance.registry.records import (
     Compilation,
     ModelVersion,
     RegisteredModel,
+    VersionFacts,
+    VersionVerification,
 )
 
 DTYPES = ("float64", "int64", "bool", "string")
@@ -47,6 +50,7 @@ _ALIAS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 # Names travel in URL paths and in `NAME@ALIAS` / `NAME:VERSION` references, so no
 # '/', '@', ':' or spaces: one path segment, never ambiguous.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_NOTE = 4000
 
 
 @dataclass(frozen=True)
@@ -92,12 +96,34 @@ class PublishRequest:
     # "auto": served by ONNX Runtime once proven equal; "onnx": that or no publish;
     # "sklearn": never compiled.
     runtime: str = "auto"
+    # Library versions it was trained with (`lifecycle.parse_requirements`); what the
+    # skops file itself records wins over them.
+    requirements: dict[str, str] = field(default_factory=dict)
+    note: str = ""  # the publisher's word on what changed, kept with the changelog
 
 
 @dataclass(frozen=True)
 class CompiledExport:
     model: bytes
     manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    """A published version checked again under the running scikit-learn: the publish
+    checks, and its outputs compared with its reference sample's (recorded at publish)
+    or, for a version published before samples were kept, its proven ONNX model's."""
+
+    name: str
+    version: int
+    sklearn_version: str  # running
+    trained_with: str | None
+    problems: list[str]
+    comparison: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
 
 
 @dataclass(frozen=True)
@@ -108,6 +134,7 @@ class PreparedPublish:
     facts: EstimatorFacts
     features: list[dict[str, str]]
     compilation: compiled.Compilation
+    sample: dict[str, Any] | None = None  # lifecycle.reference_sample
 
 
 class Registry:
@@ -120,12 +147,14 @@ class Registry:
         default_retention_days: int = 365,
         provenance: Provenance | None = None,
         profiles: Profiles | None = None,
+        running_sklearn: str = lifecycle.RUNNING_SKLEARN,
     ) -> None:
         self.store = store
         self.audit = audit
         self.default_retention_days = default_retention_days
         self.provenance = provenance
         self.profiles = profiles or Profiles()
+        self.running_sklearn = running_sklearn
 
     # -- publish -------------------------------------------------------------------
     def prepare(self, actor: Actor, request: PublishRequest) -> PreparedPublish:
@@ -140,6 +169,10 @@ class Registry:
         problems = request.card.problems()
         if problems:
             raise InvalidInput("the model card is incomplete", problems)
+        if len(request.note) > MAX_NOTE:
+            raise InvalidInput(
+                "the note is too long", [FieldError("note", f"at most {MAX_NOTE} characters")]
+            )
         facts = describe(request.artifact)
         features = feature_schema(facts, request.features)
         attempt = attempt_compilation(
@@ -151,7 +184,10 @@ class Registry:
             runtime=request.runtime,
             reference=_proof_rows(request.reference, features),
         )
-        return PreparedPublish(request, facts, features, attempt)
+        sample = lifecycle.reference_sample(
+            facts.estimator, features, request.allow_missing, facts.has_proba
+        )
+        return PreparedPublish(request, facts, features, attempt, sample)
 
     def publish(
         self, session: Session, actor: Actor, request: PublishRequest | PreparedPublish
@@ -166,13 +202,22 @@ class Registry:
         if not request.allow_duplicate:
             _refuse_duplicate(model, request.artifact)
         version = 1 + max((v.version for v in model.versions), default=0)
+        made = _version_facts(model, version, request, facts, features)
+        made.sample = prepared.sample
         file_name, sha, wrapped = self.store.put(request.name, version, request.artifact)
         # Whatever fails from here on (this method, the caller's later steps, the
         # commit) rolls the transaction back, and the rollback removes the file.
         undo_on_rollback(session, lambda: self.store.remove(file_name))
         try:
             record = self._add_version(
-                session, actor, model, version, request, facts, features, (file_name, sha, wrapped)
+                session,
+                actor,
+                model,
+                (version, made),
+                request,
+                facts,
+                features,
+                (file_name, sha, wrapped),
             )
             if signed is not None and self.provenance is not None:
                 self.provenance.record(session, actor, record, signed)
@@ -219,13 +264,14 @@ class Registry:
         session: Session,
         actor: Actor,
         model: RegisteredModel,
-        version: int,
+        numbered: tuple[int, VersionFacts],
         request: PublishRequest,
         facts: EstimatorFacts,
         features: list[dict[str, str]],
         stored: tuple[str, str, WrappedKey],
     ) -> ModelVersion:
         file_name, sha, wrapped = stored
+        version, made = numbered
         card = request.card
         record = ModelVersion(
             model=model,
@@ -251,6 +297,7 @@ class Registry:
             owner=card.owner,
             retention_days=card.retention_days or self.default_retention_days,
             recipients=card.recipients,
+            facts=made,
         )
         session.add(record)
         session.flush()
@@ -270,10 +317,157 @@ class Registry:
                     "decision_mode": card.decision_mode,
                     "retention_days": record.retention_days,
                     "reference_data": request.reference is not None,
+                    "changes": _change_summary(made.changelog),
                 },
             ),
         )
         return record
+
+    # -- verification under the running scikit-learn ------------------------------------
+    def check_version(
+        self, session: Session, actor: Actor, name: str, version: int
+    ) -> VersionCheck:
+        """Run the publish checks again on a stored version under the scikit-learn
+        running here, and compare the estimator's answers with those in its reference
+        sample or, without one, with its proven ONNX model's (proven equal to the
+        estimator as it was at publish). Read-only and slow: run it before the write
+        transaction."""
+        actor.check_model(name)
+        record = self.resolve(session, name, version=version)
+        self.verify_provenance(session, record)
+        problems: list[str] = []
+        comparison: dict[str, Any] = {"against": None}
+        sample = record.facts.sample if record.facts is not None else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            estimator = self._recheck(record, problems)
+            if estimator is not None and not problems and sample is not None:
+                comparison = self._compare_with_sample(record, estimator, sample, problems)
+            elif estimator is not None and not problems and record.runtime == "onnx":
+                comparison = self._compare_with_onnx(record, estimator, problems)
+        comparison["warnings"] = sorted({_first_line(str(w.message)) for w in caught})
+        return VersionCheck(
+            name, version, self.running_sklearn, record.sklearn_version, problems, comparison
+        )
+
+    def _recheck(self, record: ModelVersion, problems: list[str]) -> Any:
+        """The publish checks (trusted types, a fitted estimator, the recorded schema,
+        classes and probabilities): the estimator, or None with the problems noted."""
+        try:
+            facts = describe(self.load_plaintext(record))
+            feature_schema(facts, record.features)
+        except CofreError as exc:
+            problems.append(exc.detail)
+            return None
+        if facts.classes != record.classes:
+            problems.append(f"its classes are now {facts.classes}, recorded {record.classes}")
+        if facts.has_proba != record.has_proba:
+            problems.append("it no longer answers probabilities as recorded")
+        return facts.estimator
+
+    def _compare_with_sample(
+        self, record: ModelVersion, estimator: Any, sample: dict[str, Any], problems: list[str]
+    ) -> dict[str, Any]:
+        classifier = record.classes is not None
+        try:
+            figures, found = lifecycle.compare_sample(
+                estimator, sample, record.features, classifier
+            )
+        except Exception as exc:  # an estimator that no longer runs is the finding
+            problems.append(f"it could not answer its reference sample ({type(exc).__name__})")
+            return {"against": "sample"}
+        problems.extend(found)
+        return figures
+
+    def _compare_with_onnx(
+        self, record: ModelVersion, estimator: Any, problems: list[str]
+    ) -> dict[str, Any]:
+        names = [f["name"] for f in record.features]
+        try:
+            model = compiled.CompiledEstimator(self.load_compiled(record), record.classes)
+            sample = compiled.generated_sample(estimator, len(names), record.allow_missing)
+            proof = compiled.prove(estimator, model, sample, "generated", names, record.has_proba)
+        except CofreError:
+            raise
+        except Exception as exc:  # an estimator that no longer runs is the finding
+            problems.append(f"it could not be compared with its ONNX model ({type(exc).__name__})")
+            return {"against": "onnx"}
+        if not proof.passed:
+            problems.append(f"its outputs differ from its proven ONNX model's: {proof.reason}")
+        return {
+            "against": "onnx",
+            "rows": proof.rows,
+            "sample": proof.sample,
+            "label_mismatches": proof.label_mismatches,
+            "max_proba_diff": proof.max_proba_diff,
+            "max_relative_diff": proof.max_relative_diff,
+        }
+
+    def record_verification(
+        self, session: Session, actor: Actor, check: VersionCheck
+    ) -> VersionVerification | None:
+        """Audit a check made by `check_version`; a passed one is recorded, and lets
+        the version load under this scikit-learn minor version."""
+        actor.check_model(check.name)
+        record = self.resolve(session, check.name, version=check.version)
+        row = None
+        if check.passed:
+            row = VersionVerification(
+                model_version=record,
+                sklearn_version=check.sklearn_version,
+                comparison=check.comparison,
+                verified_by=actor.name,
+                verified_at=utcnow(),
+            )
+            session.add(row)
+        self.audit.append(
+            session,
+            AuditEvent(
+                kind="model.verified" if check.passed else "model.verification_failed",
+                actor=actor,
+                model_name=check.name,
+                model_version=check.version,
+                artifact_sha256=record.sha256,
+                details={
+                    "sklearn_version": check.sklearn_version,
+                    "trained_with": check.trained_with,
+                    "problems": [p[:300] for p in check.problems],
+                    "comparison": _hashable(
+                        {k: v for k, v in check.comparison.items() if k != "warnings"}
+                    ),
+                },
+            ),
+        )
+        session.flush()
+        return row
+
+    def diff(self, session: Session, actor: Actor, name: str, a: int, b: int) -> dict[str, Any]:
+        """What changed from version `a` of a model to version `b`, as a publish's
+        changelog says it, with the note `b` was published with."""
+        actor.check_model(name)
+        before = self.resolve(session, name, version=a)
+        after = self.resolve(session, name, version=b)
+        note = after.facts.note if after.facts is not None else None
+        return lifecycle.changelog(lifecycle.made(before), lifecycle.made(after)) | {"note": note}
+
+    def unverified(self, session: Session) -> list[ModelVersion]:
+        """Every version refused at load here: trained under another scikit-learn
+        minor version and not verified under the running one."""
+        return [
+            version
+            for model in self.models(session, SYSTEM)
+            for version in model.versions
+            if self.load_refusal(version) is not None
+        ]
+
+    def load_refusal(self, version: ModelVersion) -> str | None:
+        """Why `version` would be refused at load here (one line), or None."""
+        return lifecycle.load_refusal(version, self.running_sklearn)
+
+    def refuse_unverified(self, version: ModelVersion) -> None:
+        """Before any load: Unverified, with the one-line reason, for a version trained
+        under another scikit-learn minor version and not verified under this one."""
+        lifecycle.refuse_unverified(version, self.running_sklearn)
 
     # -- compiled inference -------------------------------------------------------------
     def prepare_compile(
@@ -492,6 +686,7 @@ class Registry:
         session = object_session(version)
         if session is not None:
             self.verify_provenance(session, version)
+        self.refuse_unverified(version)
         return load_trusted(self.load_plaintext(version))
 
     def verify_provenance(self, session: Session, version: ModelVersion) -> str | None:
@@ -581,6 +776,53 @@ class Registry:
         )
         session.flush()
         return current
+
+
+def _version_facts(
+    model: RegisteredModel,
+    version: int,
+    request: PublishRequest,
+    facts: EstimatorFacts,
+    features: list[dict[str, str]],
+) -> VersionFacts:
+    """What the new version records of how it was made, and its changelog against the
+    version it would replace (production's target, else the latest)."""
+    production = next((a.version for a in model.aliases if a.name == DEFAULT_ALIAS), None)
+    previous = lifecycle.replaced(list(model.versions), production)
+    params = lifecycle.params_of(facts.estimator)
+    origin = request.origin
+    data_sha = None
+    if origin is not None:
+        data_sha = origin.training_data_sha256 or origin.details.get("training_data_sha256")
+    made = lifecycle.Made(version, params, [f["name"] for f in features], data_sha)
+    return VersionFacts(
+        params=params,
+        libraries=lifecycle.libraries(
+            facts.sklearn_version, facts.skops_version, request.requirements
+        ),
+        note=request.note.strip(),
+        compared_with=previous.version if previous is not None else None,
+        changelog=lifecycle.changelog(lifecycle.made(previous), made) if previous else None,
+    )
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:200]
+
+
+def _change_summary(changelog: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The changelog for the audit chain: names only (its hashed fields take no floats,
+    and parameter values may be any)."""
+    if changelog is None:
+        return None
+    params = changelog["params_changed"]
+    return {
+        "from_version": changelog["from_version"],
+        "params_changed": None if params is None else [p["name"] for p in params],
+        "features_added": changelog["features_added"],
+        "features_removed": changelog["features_removed"],
+        "training_data_changed": changelog["training_data_changed"],
+    }
 
 
 def _refuse_duplicate(model: RegisteredModel, artifact: bytes) -> None:

@@ -1,5 +1,5 @@
-"""`cofre models`: publish, sign, compile, export, import, list, show, alias (promote) and
-roll back."""
+"""`cofre models`: publish, sign, compile, export, import, list, show, diff, verify, alias
+(promote) and roll back."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from governance.monitoring.profiles import ReferenceData, reference_format
 from governance.provenance import mlflow_source, signatures
 from governance.provenance.mlflow_source import MlflowModel
 from governance.provenance.service import Origin
+from governance.registry import lifecycle
 from governance.registry.compiled import RUNTIMES
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from governance.rollouts.approvals import SelfApproval
@@ -108,6 +109,14 @@ def models() -> None:
     help="The commit of the code that trained it (default: the MLflow run's git commit).",
 )
 @click.option(
+    "--requirements",
+    "requirements_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The training environment's `pip freeze` (NAME==VERSION lines): the library "
+    "versions kept with the version (the skops file's own scikit-learn and skops win).",
+)
+@click.option("--note", default="", help="What changed and why, kept with the changelog.")
+@click.option(
     "--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True, help=_RUNTIME_HELP
 )
 @click.option("--json", "as_json", is_flag=True)
@@ -134,6 +143,8 @@ def publish(
     reference_target: str | None,
     training_data: Path | None,
     source_commit: str | None,
+    requirements_file: Path | None,
+    note: str,
     runtime: str,
     as_json: bool,
 ) -> None:
@@ -161,6 +172,8 @@ def publish(
         runtime=runtime,
         allow_duplicate=allow_duplicate,
         origin=_origin(source, file, _sha256_of(training_data), _commit(source_commit)),
+        requirements=_requirements(requirements_file),
+        note=note,
     )
     cofre = state.services
     cofre.promotions.check_publish_aliases(request.aliases)
@@ -241,19 +254,25 @@ def export(state: CliState, ref: str, fmt: str, out: Path, recipient: Path | Non
     if fmt == "bundle":
         _export_bundle(state, ref, out, recipient)
         return
-    match = _VERSION_REF.match(ref)
-    version = parse_id(match["version"]) if match else None
-    if match is None or version is None:
-        raise click.BadParameter(f"give NAME:VERSION, VERSION 1 to {MAX_ID}", param_hint="REF")
+    name, version = _version_ref(ref)
     cofre = state.services
     manifest_path = exports.manifest_path(out)
     with cofre.write() as session:  # the export's audit event commits only once written
-        exported = cofre.registry.export_compiled(session, state.actor, match["name"], version)
+        exported = cofre.registry.export_compiled(session, state.actor, name, version)
         # Private (0600) like every file cofre writes: a model is its owner's to share.
         write_atomically(out, exported.model)
         write_atomically(manifest_path, exports.manifest_json(exported.manifest))
     sha = exported.manifest["onnx"]["sha256"]
     click.echo(f"wrote {out} ({fmt}, sha256={sha}) and {manifest_path}")
+
+
+def _version_ref(ref: str) -> tuple[str, int]:
+    """NAME and VERSION of a NAME:VERSION reference, or a usage error."""
+    match = _VERSION_REF.match(ref)
+    version = parse_id(match["version"]) if match else None
+    if match is None or version is None:
+        raise click.BadParameter(f"give NAME:VERSION, VERSION 1 to {MAX_ID}", param_hint="REF")
+    return match["name"], version
 
 
 def _export_bundle(state: CliState, ref: str, out: Path, recipient: Path | None) -> None:
@@ -354,6 +373,15 @@ def _origin(
         training_data_sha256=training_data_sha256,
         source_commit=source_commit,
     )
+
+
+def _requirements(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        return lifecycle.parse_requirements(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path} is not a text file") from None
 
 
 def _sha256_of(path: Path | None) -> str | None:
@@ -491,6 +519,135 @@ def _print_show(data: dict[str, Any]) -> None:
             click.echo(f"  trained on data with sha256 {origin['training_data_sha256']}")
         if origin and origin.get("source_commit"):
             click.echo(f"  trained by source commit {origin['source_commit']}")
+        _print_made(version)
+
+
+def _print_made(version: dict[str, Any]) -> None:
+    """The lifecycle lines of `models show`: how the version was made, what changed,
+    where it was verified and whether it loads here."""
+    if version["params"] is None:
+        click.echo("  parameters, libraries and changelog: not recorded (published before)")
+    else:
+        libraries = ", ".join(f"{k} {v}" for k, v in version["libraries"].items())
+        click.echo(f"  libraries: {libraries or '-'}")
+        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in version["params"].items())
+        click.echo(f"  parameters: {params or '-'}")
+        if version["note"]:
+            click.echo(f"  note: {version['note']}")
+        rows = version["reference_sample_rows"]
+        click.echo(
+            f"  reference sample: {rows} generated rows and its answers"
+            if rows
+            else "  reference sample: none (text or boolean features, or no answer on them)"
+        )
+        changes = version["changelog"]
+        if changes is None:
+            click.echo("  changes: first version")
+        else:
+            for line in changelog_lines(changes):
+                click.echo(f"  {line}")
+    for verified in version["verifications"]:
+        click.echo(
+            f"  verified under scikit-learn {verified['sklearn_version']} by "
+            f"{verified['verified_by']} at {verified['verified_at']}"
+        )
+    if version["load_refusal"]:
+        click.echo(f"  REFUSED AT LOAD: {version['load_refusal']}")
+
+
+def changelog_lines(changes: dict[str, Any]) -> list[str]:
+    """A changelog as text, one change a line (`models show` and `models diff`)."""
+    lines = [f"changes from version {changes['from_version']} to {changes['to_version']}:"]
+    params = changes["params_changed"]
+    if params is None:
+        lines.append("  parameters: not recorded for one of them (published before)")
+    elif not params:
+        lines.append("  parameters: unchanged")
+    for param in params or []:
+        lines.append(
+            f"  parameter {param['name']}: {json.dumps(param['from'])} -> {json.dumps(param['to'])}"
+        )
+    added, removed = changes["features_added"], changes["features_removed"]
+    if added:
+        lines.append(f"  features added: {', '.join(added)}")
+    if removed:
+        lines.append(f"  features removed: {', '.join(removed)}")
+    if not added and not removed:
+        lines.append("  features: unchanged")
+    lines.append(f"  training data: {_data_change(changes)}")
+    if changes.get("note"):
+        lines.append(f"  note: {changes['note']}")
+    return lines
+
+
+def _data_change(changes: dict[str, Any]) -> str:
+    digests = changes["training_data_sha256"]
+    if changes["training_data_changed"] is None:
+        return "not known for one of them (publish with --training-data)"
+    if changes["training_data_changed"]:
+        return f"changed (sha256 {digests['from']} -> {digests['to']})"
+    return f"unchanged (sha256 {digests['to']})"
+
+
+@models.command("diff")
+@click.argument("name")
+@click.argument("a", type=ID)
+@click.argument("b", type=ID)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def diff(state: CliState, name: str, a: int, b: int, as_json: bool) -> None:
+    """What changed from version A of model NAME to version B: hyper-parameters,
+    features, training data, and B's note."""
+    cofre = state.services
+    with cofre.read() as session:
+        changes = cofre.registry.diff(session, state.actor, name, a, b)
+    if as_json:
+        emit_json(changes)
+        return
+    for line in changelog_lines(changes):
+        click.echo(line)
+
+
+@models.command("verify")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def verify(state: CliState, ref: str, as_json: bool) -> None:
+    """Check NAME:VERSION again under the scikit-learn running here: the publish checks,
+    and its answers on its reference sample against those it gave at publish (without
+    a sample: against its proven ONNX model's). Passed, a version trained under
+    another scikit-learn minor version may load again. Audited either way; exits 1
+    when it fails."""
+    name, version = _version_ref(ref)
+    cofre = state.services
+    with cofre.read() as session:  # loading and comparing is slow: before the write lock
+        check = cofre.registry.check_version(session, state.actor, name, version)
+    with cofre.write() as session:
+        cofre.registry.record_verification(session, state.actor, check)
+    if as_json:
+        emit_json(rep.version_check(check))
+    what = f"{name} version {version}"
+    if not check.passed:
+        raise click.ClickException(
+            f"{what} failed verification under scikit-learn {check.sklearn_version}: "
+            + "; ".join(check.problems)
+        )
+    if not as_json:
+        click.echo(
+            f"{what} verified under scikit-learn {check.sklearn_version} (trained with "
+            f"{check.trained_with or 'unknown'}): {_compared(check.comparison)}"
+        )
+
+
+def _compared(comparison: dict[str, Any]) -> str:
+    against = comparison.get("against")
+    if against is None:
+        return "publish checks passed; no reference sample or ONNX model to compare outputs with"
+    what = "the answers it gave at publish" if against == "sample" else "its proven ONNX model's"
+    return (
+        f"publish checks passed; outputs equal to {what} on "
+        f"{comparison['rows']} {comparison['sample']} rows"
+    )
 
 
 @models.command("alias")

@@ -1,4 +1,5 @@
-"""JSON endpoints of the model registry: list, show, publish, compile, alias, roll back."""
+"""JSON endpoints of the model registry: list, show, diff, publish, compile, verify, alias,
+roll back."""
 
 from __future__ import annotations
 
@@ -47,6 +48,37 @@ def show_version(name: str, version: int) -> ResponseReturnValue:
     cofre = services()
     with cofre.read() as session:
         return jsonify(rep.version_detail(cofre.registry.resolve(session, name, version=version)))
+
+
+@blueprint.get("/<name>/diff")
+@requires("model:read")
+def diff_versions(name: str) -> ResponseReturnValue:
+    """What changed from version `from` to version `to`: parameters, features, data."""
+    first, second = _version_arg("from"), _version_arg("to")
+    cofre = services()
+    with cofre.read() as session:
+        return jsonify(cofre.registry.diff(session, current_actor(), name, first, second))
+
+
+@blueprint.post("/<name>/versions/<int:version>/verify")
+@requires("model:publish")
+def verify_version(name: str, version: int) -> ResponseReturnValue:
+    """Check a version again under the running scikit-learn; 409 with the report if not."""
+    cofre = services()
+    with cofre.read() as session:  # loading and comparing is slow: before the write lock
+        check = cofre.registry.check_version(session, current_actor(), name, version)
+    with cofre.write() as session:
+        cofre.registry.record_verification(session, current_actor(), check)
+    return jsonify(rep.version_check(check)), 200 if check.passed else 409
+
+
+def _version_arg(name: str) -> int:
+    version = parse_id(request.args.get(name, ""))
+    if version is None:
+        raise InvalidInput(
+            f"give the query parameter {name}", [FieldError(name, "a version number")]
+        )
+    return version
 
 
 @blueprint.post("/<name>/versions")
@@ -102,6 +134,7 @@ def _publish_request(name: str) -> PublishRequest:
         reference=uploaded_reference(),
         runtime=form.get("runtime", "auto"),
         allow_duplicate=form_bool("allow_duplicate"),
+        note=form.get("note", ""),
     )
 
 

@@ -638,6 +638,7 @@ SCHEMAS |= {
             "features": {"type": "string", "description": "a JSON list of {name, dtype}"},
             "allow_missing": _STRING,
             "alias": _STRING,
+            "note": {"type": "string", "description": "what changed and why (changelog)"},
         },
     },
     "Checkpoint": {
@@ -645,6 +646,49 @@ SCHEMAS |= {
         "required": list(_CHECKPOINT_PROPERTIES),
         "additionalProperties": False,
         "properties": _CHECKPOINT_PROPERTIES,
+    },
+    "Changelog": {
+        "type": "object",
+        "description": "What changed between two versions (params_changed is null when "
+        "either predates recorded parameters; training_data_changed null when either "
+        "training data digest is unknown), with the later version's note.",
+        "required": ["from_version", "to_version", "params_changed", "training_data_changed"],
+        "properties": {
+            "from_version": {"type": "integer"},
+            "to_version": {"type": "integer"},
+            "params_changed": {
+                "type": ["array", "null"],
+                "items": {
+                    "type": "object",
+                    "required": ["name", "from", "to"],
+                    "properties": {"name": _STRING, "from": {}, "to": {}},
+                },
+            },
+            "features_added": {"type": "array", "items": _STRING},
+            "features_removed": {"type": "array", "items": _STRING},
+            "training_data_changed": {"type": ["boolean", "null"]},
+            "training_data_sha256": {
+                "type": "object",
+                "properties": {"from": _NULLABLE_STRING, "to": _NULLABLE_STRING},
+            },
+            "note": _NULLABLE_STRING,
+        },
+    },
+    "VersionCheck": {
+        "type": "object",
+        "description": "A version checked again under the running scikit-learn: the "
+        "publish checks, and its answers compared with those it gave at publish on its "
+        "reference sample (against: sample) or with its proven ONNX model (onnx).",
+        "required": ["name", "version", "sklearn_version", "passed", "problems"],
+        "properties": {
+            "name": _STRING,
+            "version": {"type": "integer"},
+            "sklearn_version": _STRING,
+            "trained_with": _NULLABLE_STRING,
+            "passed": {"type": "boolean"},
+            "problems": {"type": "array", "items": _STRING},
+            "comparison": {"type": "object"},
+        },
     },
     "VerifyReport": {
         "type": "object",
@@ -826,6 +870,8 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("post", "/api/v1/operations/retraining/plans"): ({"application/json": "PlanRequest"}, None),
     ("post", "/api/v1/audit/subjects/export"): ({"application/json": "SubjectRequest"}, None),
     ("post", "/api/v1/audit/verify"): ({"application/json": "Checkpoint"}, "VerifyReport"),
+    ("get", "/api/v1/models/<name>/diff"): (None, "Changelog"),
+    ("post", "/api/v1/models/<name>/versions/<int:version>/verify"): (None, "VersionCheck"),
     ("post", "/api/v1/audit/checkpoints"): (None, "Checkpoint"),
     ("post", "/api/v1/subjects/export"): (
         {"application/json": "SubjectExportRequest"},
@@ -903,6 +949,7 @@ SUCCESS: dict[tuple[str, str], int] = {
 # carrying its report.
 OTHER_ANSWERS: dict[tuple[str, str], dict[str, str]] = {
     ("post", "/api/v1/audit/verify"): {"409": "VerifyReport"},
+    ("post", "/api/v1/models/<name>/versions/<int:version>/verify"): {"409": "VersionCheck"},
 }
 # Other media types of a success answer.
 ALSO_AS: dict[tuple[str, str], list[str]] = {
@@ -918,6 +965,10 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
 _ID = {"type": "integer", "minimum": 1, "maximum": 2147483647}
 # (method, rule) -> query parameters: name -> (schema, description)
 QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
+    ("get", "/api/v1/models/<name>/diff"): {
+        "from": (_ID, "the earlier version"),
+        "to": (_ID, "the later version"),
+    },
     ("get", "/api/v1/predictions/<request_id>/explanation"): {
         "row": (
             {"type": "integer", "minimum": 0, "maximum": 2147483647, "default": 0},

@@ -244,10 +244,12 @@ class Predictor:
     def _check_provenance(self, served: ServedVersion) -> None:
         """Who vouches for the version, checked again at every load (skops or its ONNX
         compilation), before any byte is deserialised: a signer removed since
-        publishing stops it loading here."""
+        publishing stops it loading here. So does a scikit-learn minor version other
+        than the one it was trained (or last verified) under."""
         with read_session(self.sessions) as session:
             record = self.registry.resolve(session, served.name, version=served.version)
             self.registry.verify_provenance(session, record)
+            self.registry.refuse_unverified(record)
 
     def _load(self, served: ServedVersion) -> Any:
         self._check_provenance(served)

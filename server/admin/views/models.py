@@ -42,7 +42,10 @@ def version(name: str, version: int) -> ResponseReturnValue:
     cofre = services()
     with cofre.read() as session:
         found = cofre.registry.resolve(session, name, version=version)
-        return render("admin/models/version.html", version=found, model=found.model)
+        refusal = cofre.registry.load_refusal(found)
+        return render(
+            "admin/models/version.html", version=found, model=found.model, refusal=refusal
+        )
 
 
 @blueprint.get("/models/<path:name>/promote")
@@ -110,10 +113,12 @@ def model(name: str) -> ResponseReturnValue:
     with cofre.read() as session:
         found = cofre.registry.model(session, name)
         history = cofre.registry.alias_history(session, name)
+        refused = {v.version for v in found.versions if cofre.registry.load_refusal(v)}
         return render(
             "admin/models/model.html",
             model=found,
             history=list(reversed(history)),
+            refused=refused,
             notice=NOTICES.get(request.args.get("done", "")),
         )
 
@@ -148,6 +153,7 @@ def publish() -> ResponseReturnValue:
         reference=uploaded_reference(),
         runtime=request.form.get("runtime", "auto"),
         allow_duplicate=request.form.get("allow_duplicate") == "on",
+        note=request.form.get("note", ""),
     )
     cofre.promotions.check_publish_aliases(publish_request.aliases)
     prepared = cofre.registry.prepare(current_actor(), publish_request)  # before the lock
