@@ -963,6 +963,10 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "backup_id": {"type": "string", "pattern": "^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$"},
 }
 _ID = {"type": "integer", "minimum": 1, "maximum": 2147483647}
+# (method, rule) -> the query parameters the server refuses to go without
+REQUIRED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("get", "/api/v1/models/<name>/diff"): ("from", "to"),
+}
 # (method, rule) -> query parameters: name -> (schema, description)
 QUERIES: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
     ("get", "/api/v1/models/<name>/diff"): {
@@ -1042,7 +1046,13 @@ def _operation(app: Flask, rule: Any, method: str) -> dict[str, Any]:
         "summary": ((view.__doc__ or rule.endpoint).strip().splitlines() or [""])[0],
         "parameters": [_parameter(conv, name) for conv, name in _CONVERTER.findall(rule.rule)]
         + [
-            {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+            {
+                "name": name,
+                "in": "query",
+                "required": name in REQUIRED_QUERIES.get((method, rule.rule), ()),
+                "schema": schema,
+                "description": text,
+            }
             for name, (schema, text) in QUERIES.get((method, rule.rule), {}).items()
         ],
         "responses": _responses(rule.rule, method),
