@@ -130,6 +130,14 @@ class Settings:
     alert_delivery_schedule: str = "* * * * *"
     alert_delivery_attempts: int = 8
     alert_delivery_backoff_seconds: float = 30.0
+    # Disk space (governance/operations/storage.py). A full disk stops the audit
+    # log, and with it every prediction (fail closed): the `storage` job raises a
+    # `disk` alert when a file system holding the home (SQLite database), the
+    # artifacts, the backups or the mirror has less than `disk_alert_free_percent`
+    # per cent or `disk_alert_free_bytes` bytes available (0 turns a floor off).
+    storage_schedule: str = "*/5 * * * *"
+    disk_alert_free_percent: float = 10.0
+    disk_alert_free_bytes: int = 1024**3
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -289,6 +297,10 @@ def _check_alerts(settings: Settings) -> None:
             raise ConfigError(f"setting {name!r} must be more than zero")
     if settings.alert_delivery_backoff_seconds < 0:
         raise ConfigError("setting 'alert_delivery_backoff_seconds' must be zero or more")
+    if not 0 <= settings.disk_alert_free_percent < 100:
+        raise ConfigError("setting 'disk_alert_free_percent' must be from 0 to under 100")
+    if settings.disk_alert_free_bytes < 0:
+        raise ConfigError("setting 'disk_alert_free_bytes' must be zero or more")
     try:
         default_alert_rules(settings)
     except InvalidInput as exc:

@@ -35,6 +35,7 @@ from governance.monitoring.feedback import Feedback, FeedbackSource
 from governance.monitoring.service import Monitoring, MonitoringPolicy
 from governance.monitoring.windows import parse_length
 from governance.operations.jobs import JobHistory
+from governance.operations.storage import Storage, StoragePolicy
 from governance.provenance.bundles import Bundles
 from governance.provenance.service import Provenance
 from governance.provenance.signers import Signers
@@ -152,6 +153,20 @@ class Container:
     def alerts(self) -> Alerts:
         settings = self.settings
         return Alerts(self.audit, default_alert_rules(settings), bool(settings.alert_webhook_url))
+
+    @cached_property
+    def storage(self) -> Storage:
+        """Free space of every directory the appliance writes, and the database size."""
+        settings = self.settings
+        directories = {
+            "home": settings.home,
+            "artifacts": settings.artifact_dir,
+            "backups": settings.backup_dir,
+        }
+        if settings.backup_mirror_dir is not None:
+            directories["backup_mirror"] = settings.backup_mirror_dir
+        policy = StoragePolicy(settings.disk_alert_free_percent, settings.disk_alert_free_bytes)
+        return Storage(directories, self.engine, policy)
 
     @cached_property
     def alert_deliveries(self) -> Deliveries:

@@ -37,8 +37,10 @@ from governance.operations.jobs import (
     MONITORING_JOB,
     RETENTION_JOB,
     RETRAIN_PREFIX,
+    STORAGE_JOB,
     RunEnd,
 )
+from governance.operations.storage import human_bytes
 from server.config import Settings
 from server.container import Container
 from server.extension import EXTENSION
@@ -111,6 +113,7 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
         JobSpec(RETENTION_JOB, settings.retention_schedule, retention_work),
         JobSpec(MONITORING_JOB, settings.monitoring_schedule, monitoring_work),
         JobSpec(ALERT_RETRAINING_JOB, settings.alert_delivery_schedule, alert_retraining_work),
+        JobSpec(STORAGE_JOB, settings.storage_schedule, storage_work),
     ]
     if settings.alert_webhook_url:
         specs.append(
@@ -126,6 +129,20 @@ def checkpoint_work(container: Container) -> str:
     return (
         f"verified records {state.from_seq + 1}..{state.seq}; signed checkpoint at {checkpoint.seq}"
     )
+
+
+def storage_work(container: Container) -> str:
+    """Free space of every directory the appliance writes: a `disk` alert for each file
+    system under the floor, resolved once space is back."""
+    storage = container.storage
+    spaces = storage.spaces()
+    with container.write() as session:
+        transitions = container.alerts.judge_storage(
+            session, storage.low_disks(spaces), storage.policy
+        )
+    free = ", ".join(f"{s.directory} {human_bytes(s.free_bytes)} free" for s in spaces)
+    changed = "; ".join(f"alert {t.alert_id} {t.state}" for t in transitions)
+    return f"{free}{'; ' + changed if changed else ''}"
 
 
 def retention_work(container: Container) -> str:

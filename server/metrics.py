@@ -6,7 +6,8 @@ there and /metrics aggregates them with a MultiProcessCollector.
 
 The monitoring gauges (`cofre_feature_drift`, `cofre_model_performance`) are not
 kept by any worker: `MonitoringCollector` reads every version's latest stored
-rollups when scraped, so whichever worker answers says the same.
+rollups when scraped, so whichever worker answers says the same; the disk and
+database gauges (`StorageCollector`) are read when scraped too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from governance.monitoring.figures import DRIFT, PERFORMANCE
+from governance.operations.storage import Storage
 
 PREDICTIONS = Counter(
     "cofre_predictions",
@@ -73,6 +75,37 @@ class MonitoringCollector(Collector):
                 performance.add_metric([rollup.model_name, version, rollup.method], rollup.value)
         yield drift
         yield performance
+
+
+class StorageCollector(Collector):
+    """Free and total bytes of each directory's file system, and the database's size,
+    read when scraped (a statvfs per directory, one query on PostgreSQL)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["directory"]
+        free = GaugeMetricFamily(
+            "cofre_disk_free_bytes",
+            "Bytes available on the file system of an appliance directory",
+            labels=labels,
+        )
+        size = GaugeMetricFamily(
+            "cofre_disk_size_bytes",
+            "Size of the file system of an appliance directory",
+            labels=labels,
+        )
+        for space in self.storage.spaces():
+            free.add_metric([space.directory], space.free_bytes)
+            size.add_metric([space.directory], space.total_bytes)
+        yield free
+        yield size
+        database = self.storage.database_bytes()
+        if database is not None:
+            yield GaugeMetricFamily(
+                "cofre_database_size_bytes", "Size of the database on disk", value=database
+            )
 
 
 def exposition(*extra: Collector) -> bytes:

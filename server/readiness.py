@@ -14,10 +14,11 @@ from governance.accounts.actor import SYSTEM
 from governance.errors import CofreError
 from governance.migrations import current_revision, head_revision
 from governance.operations.jobs import BACKUP_JOB, CHECKPOINT_JOB, DRILL_JOB
+from governance.operations.storage import human_bytes
 from server.container import Container
 
 # Checks that are reported but do not decide readiness (see _backups for why).
-ADVISORY = ("backups", "audit_chain", "sklearn_versions")
+ADVISORY = ("backups", "audit_chain", "sklearn_versions", "storage")
 
 
 def readiness(container: Container) -> dict[str, dict[str, Any]]:
@@ -29,6 +30,7 @@ def readiness(container: Container) -> dict[str, dict[str, Any]]:
         "sklearn_versions": _sklearn_versions,
         "backups": _backups,
         "audit_chain": _audit_chain,
+        "storage": _storage,
     }
     results = {name: _run(check, container) for name, check in checks.items()}
     for name in ADVISORY:
@@ -157,3 +159,21 @@ def _audit_chain(container: Container) -> str:
     if run.outcome == "failed":
         raise CofreError(f"the audit chain did not verify at {when}: {run.message[:300]}")
     return f"verified at {when}: {run.message[:200]}"
+
+
+def _storage(container: Container) -> str:
+    """Free space of each directory the appliance writes, and the database's size;
+    not ok when a file system is under the floor. Advisory: this node still serves
+    while space lasts, and the `disk` alert is what calls an operator."""
+    storage = container.storage
+    spaces = storage.spaces()
+    size = storage.database_bytes()
+    facts = [
+        f"{s.directory} {human_bytes(s.free_bytes)} free ({s.free_percent:.1f}%)" for s in spaces
+    ]
+    facts.append(f"database {human_bytes(size) if size is not None else 'size unknown'}")
+    low = storage.low_disks(spaces)
+    if low:
+        names = ", ".join("+".join(disk.directories) for disk in low)
+        raise CofreError(f"low on disk space: {names}; " + "; ".join(facts))
+    return "; ".join(facts)

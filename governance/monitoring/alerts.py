@@ -27,6 +27,7 @@ from governance.errors import FieldError, InvalidInput, NotFound
 from governance.monitoring import rules as vocabulary
 from governance.monitoring.records import Alert, AlertDelivery, AlertRule, MonitoringRollup
 from governance.monitoring.rules import Point, Rule
+from governance.operations.storage import LowDisk, StoragePolicy, human_bytes
 from governance.registry.records import RegisteredModel
 from governance.retraining.records import RetrainingPlan
 
@@ -38,6 +39,10 @@ WEBHOOK, RETRAIN = "webhook", "retrain"
 # An alert no monitoring rule judges: a rollout's guardrail aborted it. It fires once,
 # with the abort, and resolves when the model's next rollout starts (someone acted).
 GUARDRAIL = "guardrail"
+# An alert about the appliance, not a model: a file system it writes is running out
+# of space. Its model name is APPLIANCE; it resolves when the space is back.
+DISK = "disk"
+APPLIANCE = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,50 @@ class Alerts:
         )
         for alert in session.scalars(firing):
             self._resolve(session, actor, alert, {"reason": "a new rollout of the model started"})
+
+    def judge_storage(
+        self, session: Session, low: list[LowDisk], policy: StoragePolicy
+    ) -> list[Transition]:
+        """Fire a `disk` alert for each low file system not alerted yet, and resolve
+        those whose file system is no longer low (or whose directories changed)."""
+        firing = {
+            a.rule_key: a
+            for a in session.scalars(select(Alert).where(Alert.kind == DISK, Alert.state == FIRING))
+        }
+        transitions = []
+        for disk in low:
+            if firing.pop(disk.key, None) is None:
+                alert = self._fire_for_disk(session, disk, policy)
+                transitions.append(_transition(alert, alert.evidence))
+        for alert in firing.values():
+            self._resolve(session, SYSTEM, alert, {"reason": "free space is above the floor"})
+            transitions.append(_transition(alert, alert.resolution or {}))
+        return transitions
+
+    def _fire_for_disk(self, session: Session, disk: LowDisk, policy: StoragePolicy) -> Alert:
+        space = disk.space
+        floor = f"{policy.min_free_percent:g}% or {human_bytes(policy.min_free_bytes)}"
+        reason = (
+            f"{'+'.join(disk.directories)}: {human_bytes(space.free_bytes)} free "
+            f"({space.free_percent:.1f}%) on {space.path}"
+        )
+        evidence = disk.evidence(policy) | {"breaching": list(disk.directories), "reason": reason}
+        alert = Alert(
+            model_name=APPLIANCE,
+            model_version=0,
+            rule_id=None,
+            rule_key=disk.key,
+            kind=DISK,
+            state=FIRING,
+            firing_slot=1,
+            rule={"kind": DISK, "description": f"free disk space under {floor}"},
+            evidence=evidence,
+            fired_at=utcnow(),
+        )
+        session.add(alert)
+        session.flush()
+        self._announce(session, SYSTEM, alert, evidence)
+        return alert
 
     def _fire(
         self,
@@ -448,7 +497,7 @@ def _alert_event(actor: Actor, alert: Alert, evidence: dict[str, Any]) -> AuditE
     return AuditEvent(
         kind=f"alert.{alert.state}",
         actor=actor,
-        model_name=alert.model_name,
-        model_version=alert.model_version,
+        model_name=alert.model_name or None,  # APPLIANCE: about no model
+        model_version=alert.model_version if alert.model_name else None,
         details=details,
     )

@@ -27,6 +27,7 @@ MONITORING_JOB = "monitoring"
 RETRAIN_PREFIX = "retrain:"
 ALERT_DELIVERY_JOB = "alert-delivery"
 ALERT_RETRAINING_JOB = "alert-retraining"
+STORAGE_JOB = "storage"
 MESSAGE_LIMIT = 2000
 
 

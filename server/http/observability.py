@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from governance.monitoring.figures import DRIFT, PERFORMANCE
 from server.extension import services
-from server.metrics import MonitoringCollector, exposition
+from server.metrics import MonitoringCollector, StorageCollector, exposition
 from server.security.access import current_actor, requires
 
 blueprint = Blueprint("observability", __name__)
@@ -19,8 +19,8 @@ blueprint = Blueprint("observability", __name__)
 @blueprint.get("/metrics")
 @requires("metrics:read")
 def metrics() -> ResponseReturnValue:
-    """Prometheus metrics of every worker, and the latest monitoring figures (of the
-    models the caller may use)."""
+    """Prometheus metrics of every worker, the latest monitoring figures (of the
+    models the caller may use), free disk space and the database's size."""
     cofre, actor = services(), current_actor()
 
     def latest() -> list[Any]:
@@ -28,4 +28,5 @@ def metrics() -> ResponseReturnValue:
             found = cofre.monitoring.latest(session, cofre.monitoring_window, (DRIFT, PERFORMANCE))
         return [r for r in found if actor.may_use_model(r.model_name)]
 
-    return Response(exposition(MonitoringCollector(latest)), content_type=CONTENT_TYPE_LATEST)
+    body = exposition(MonitoringCollector(latest), StorageCollector(cofre.storage))
+    return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -87,6 +87,7 @@ def test_jobs_run_records_and_lists(runner: CliRunner) -> None:
         "retention": None,
         "monitoring": None,
         "alert-retraining": None,
+        "storage": None,
     }
     assert runner.invoke(cli, ["jobs", "run", "nonsense"]).exit_code == 1
 

@@ -43,6 +43,7 @@ def test_jobs_endpoint_lists_schedule_and_history(client: FlaskClient, api_key: 
         "retention",
         "monitoring",
         "alert-retraining",
+        "storage",
     }
     assert all(j["next_run"] for j in body["jobs"]) and body["runs"] == []
 
