@@ -257,6 +257,7 @@ class Alerts:
         session: Session,
         suspicious: list[Suspicion],
         calm: Mapping[tuple[str, int, str], dict[str, Any]],
+        actor: Actor = SYSTEM,
     ) -> tuple[list[Transition], list[Alert]]:
         """Fire an `extraction` alert for each suspicion not alerted yet, and resolve
         every firing one not suspected any more, with its key's ordinary figures from
@@ -272,17 +273,17 @@ class Alerts:
         for suspicion in suspicious:
             where = (suspicion.model_name, suspicion.model_version, suspicion.rule_key)
             if firing.pop(where, None) is None:
-                alert = self._fire_for_suspicion(session, suspicion)
+                alert = self._fire_for_suspicion(session, suspicion, actor)
                 fired.append(alert)
                 transitions.append(_transition(alert, alert.evidence))
         for where, alert in firing.items():
             evidence = dict(calm.get(where) or {"reason": "too few requests in the window"})
             evidence.setdefault("reason", "the key's traffic looks ordinary again")
-            self._resolve(session, SYSTEM, alert, evidence)
+            self._resolve(session, actor, alert, evidence)
             transitions.append(_transition(alert, alert.resolution or {}))
         return transitions, fired
 
-    def _fire_for_suspicion(self, session: Session, suspicion: Suspicion) -> Alert:
+    def _fire_for_suspicion(self, session: Session, suspicion: Suspicion, actor: Actor) -> Alert:
         alert = Alert(
             model_name=suspicion.model_name,
             model_version=suspicion.model_version,
@@ -297,7 +298,7 @@ class Alerts:
         )
         session.add(alert)
         session.flush()
-        self._announce(session, SYSTEM, alert, suspicion.evidence)
+        self._announce(session, actor, alert, suspicion.evidence)
         return alert
 
     def _fire_for_disk(self, session: Session, disk: LowDisk, policy: StoragePolicy) -> Alert:

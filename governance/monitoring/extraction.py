@@ -44,6 +44,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.accounts.actor import SYSTEM, Actor
 from governance.accounts.records import ApiKey
 from governance.clock import isoformat, utcnow
 from governance.monitoring import drift
@@ -232,8 +233,7 @@ class Finding:
             "one_feature_share": round(sweep.share, 4),
             "one_feature_pairs": sweep.pairs,
             "swept": {
-                name: {"rows": sweep.by_feature[name], "values": sweep.steps[name]}
-                for name in swept
+                name: {"rows": sweep.by_feature[name], "steps": sweep.steps[name]} for name in swept
             },
             "breaching": swept if ONE_FEATURE_SWEEP in self.signals else [],
             "figures": self._figures(),
@@ -321,7 +321,9 @@ class Extraction:
                 findings.append(self._judge(facts, version.features, profile, keyed))
         return findings
 
-    def judge(self, session: Session, findings: Iterable[Finding]) -> list[Transition]:
+    def judge(
+        self, session: Session, findings: Iterable[Finding], actor: Actor = SYSTEM
+    ) -> list[Transition]:
         """Fire and resolve the alerts for these findings (a write session), throttling
         the key of each alert just fired when a rate is configured."""
         found = list(findings)
@@ -342,7 +344,7 @@ class Extraction:
             for f in found
             if not f.signals
         }
-        transitions, fired = self.alerts.judge_extraction(session, suspicious, calm)
+        transitions, fired = self.alerts.judge_extraction(session, suspicious, calm, actor)
         for alert in fired:
             self._throttle(session, alert.evidence["key"])
         return transitions

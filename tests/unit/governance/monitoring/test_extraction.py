@@ -5,76 +5,45 @@ again (or stops); the throttle is called only when a rate is configured."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
+from sklearn.datasets import load_iris
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.accounts.actor import SYSTEM, Actor
-from governance.accounts.service import key_actor
+from governance.accounts.actor import SYSTEM
 from governance.audit.records import AuditRecord
 from governance.clock import utcnow
 from governance.monitoring.alerts import EXTRACTION
 from governance.monitoring.extraction import (
     ONE_FEATURE_SWEEP,
+    ExtractionPolicy,
     coverage,
     evenly_spaced,
     one_feature_sweep,
     value_codes,
 )
-from governance.monitoring.profiles import ReferenceData
 from governance.monitoring.records import Alert, AlertDelivery
-from governance.registry.service import PublishRequest
+from server.cli import cli
 from server.container import Container
 from server.jobs import extraction_work
 from tests.support import clock as fake_clock
-from tests.support.models import CARD
-from tests.support.monitoring import FEATURES, classifier, normal_frame, reference_csv
-from tests.support.scoring import score
+from tests.support.extraction import key_of, ordinary_rows, publish_risk, send, sweep_rows
+from tests.support.monitoring import FEATURES
 
 SCHEMA = [{"name": name, "dtype": "float64"} for name in FEATURES]
 
 
 @pytest.fixture
 def risk(cofre: Container) -> Container:
-    request = PublishRequest(
-        name="risk",
-        artifact=classifier(),
-        card=CARD,
-        aliases=["production"],
-        reference=ReferenceData(reference_csv(), "csv"),
-    )
-    with cofre.write() as session:
-        cofre.registry.publish(session, SYSTEM, request)
+    publish_risk(cofre)
     return cofre
-
-
-def _key(cofre: Container, name: str = "client") -> Actor:
-    with cofre.write() as session:
-        created = cofre.accounts.create_key(session, SYSTEM, name, "predictor")
-        return key_actor(created.key)
-
-
-def sweep_rows(steps: int = 60, feature: str = "x1") -> list[dict[str, float]]:
-    """A base row with one feature walked across its range: the textbook probe."""
-    base = {"x0": 0.3, "x1": -0.2, "x2": 1.1}
-    return [base | {feature: float(v)} for v in np.linspace(-3, 3, steps)]
-
-
-def ordinary_rows(count: int = 60, seed: int = 7) -> list[dict[str, float]]:
-    """Rows drawn like the reference data (other people, not a probe)."""
-    records: list[dict[str, float]] = normal_frame(count, seed=seed).to_dict("records")
-    return records
-
-
-def _send(cofre: Container, actor: Actor, rows: list[dict[str, float]], per: int = 10) -> None:
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
-        score(cofre, [None] * len(chunk), name="risk", rows=chunk, actor=actor)
 
 
 def _alerts(session: Session) -> list[Alert]:
@@ -99,6 +68,15 @@ def test_rows_of_different_people_are_not_a_sweep_and_duplicates_do_not_count() 
     assert sweep.swept_rows == 0 and sweep.pairs == 0
 
 
+def test_ordinary_rows_of_coarse_measurements_stay_under_the_default_share() -> None:
+    # Iris: four measurements to a millimetre, 150 flowers: real rows do share all
+    # features but one now and then, far less often than a probe does.
+    frame = load_iris(as_frame=True).frame.drop(columns=["target"])
+    drawn = frame.sample(200, replace=True, random_state=0).reset_index(drop=True)
+    sweep = one_feature_sweep(value_codes(drawn), list(frame.columns))
+    assert 0 < sweep.share < ExtractionPolicy().sweep_share / 2
+
+
 def test_coverage_measures_distance_from_the_reference_and_marks_grids(risk: Container) -> None:
     with risk.read() as session:
         profile = risk.registry.profiles.get(session, "risk", 1)
@@ -117,9 +95,9 @@ def test_a_sweep_raises_an_audited_alert_with_its_evidence_to_the_webhook(
     risk: Container,
 ) -> None:
     risk.alerts.webhook = True
-    sweeper, ordinary = _key(risk, "sweeper"), _key(risk, "ordinary")
-    _send(risk, sweeper, sweep_rows(60))
-    _send(risk, ordinary, ordinary_rows(80))
+    sweeper, ordinary = key_of(risk, "sweeper"), key_of(risk, "ordinary")
+    send(risk, sweeper, sweep_rows(60))
+    send(risk, ordinary, ordinary_rows(80))
     assert "2 key(s) judged, 1 suspicious; alerts: 1 fired" in extraction_work(risk)
     assert "alerts" not in extraction_work(risk)  # still firing: no second alert
 
@@ -134,7 +112,7 @@ def test_a_sweep_raises_an_audited_alert_with_its_evidence_to_the_webhook(
     assert evidence["key"] == sweeper.name.removeprefix("key:")
     assert evidence["requests"] == 6 and evidence["rows"] == 60
     assert evidence["one_feature_share"] == 1.0 and evidence["one_feature_pairs"] == 60 * 59 // 2
-    assert list(evidence["swept"]) == ["x1"] and evidence["swept"]["x1"]["values"] == 60
+    assert list(evidence["swept"]) == ["x1"] and evidence["swept"]["x1"]["steps"] == 60
     assert evidence["signals"][0] == ONE_FEATURE_SWEEP and "x1" in evidence["breaching"]
     assert evidence["distance"]["psi"] > 2.0 and evidence["evenly_spaced"] == ["x1"]
     start, end = evidence["window"]["start"], evidence["window"]["end"]
@@ -146,9 +124,9 @@ def test_a_sweep_raises_an_audited_alert_with_its_evidence_to_the_webhook(
 
 
 def test_ordinary_traffic_and_too_few_rows_raise_nothing(risk: Container) -> None:
-    _send(risk, _key(risk, "a"), ordinary_rows(120, seed=11))
-    _send(risk, _key(risk, "b"), sweep_rows(20))  # under the 50 rows judged at all
-    _send(risk, SYSTEM, sweep_rows(60))  # not an API key: nothing to throttle
+    send(risk, key_of(risk, "a"), ordinary_rows(120, seed=11))
+    send(risk, key_of(risk, "b"), sweep_rows(20))  # under the 50 rows judged at all
+    send(risk, SYSTEM, sweep_rows(60))  # not an API key: nothing to throttle
     assert extraction_work(risk) == "1 key(s) judged, 0 suspicious"
     with risk.read() as session:
         assert _alerts(session) == []
@@ -158,8 +136,8 @@ def test_the_alert_resolves_when_the_keys_traffic_is_ordinary_again(
     risk: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = fake_clock.install(monkeypatch, utcnow() - timedelta(hours=3))
-    sweeper = _key(risk)
-    _send(risk, sweeper, sweep_rows(60))
+    sweeper = key_of(risk)
+    send(risk, sweeper, sweep_rows(60))
     detector = risk.extraction
     with risk.read() as session:
         findings = detector.scan(session, now=clock.now)
@@ -167,7 +145,7 @@ def test_the_alert_resolves_when_the_keys_traffic_is_ordinary_again(
         assert [t.state for t in detector.judge(session, findings)] == ["firing"]
 
     clock.advance(hours=2)  # the sweep has left the one-hour window
-    _send(risk, sweeper, ordinary_rows(60))
+    send(risk, sweeper, ordinary_rows(60))
     with risk.read() as session:
         findings = detector.scan(session, now=clock.now)
     with risk.write() as session:
@@ -181,7 +159,7 @@ def test_the_alert_resolves_when_the_keys_traffic_is_ordinary_again(
 
 
 def test_a_quiet_key_resolves_its_alert(risk: Container) -> None:
-    _send(risk, _key(risk), sweep_rows(60))
+    send(risk, key_of(risk), sweep_rows(60))
     extraction_work(risk)
     detector = risk.extraction
     with risk.read() as session:
@@ -207,8 +185,8 @@ def _throttled(risk: Container, rate: str, wired: bool) -> list[tuple[str, str]]
 
 def test_the_throttle_is_called_once_when_a_rate_is_configured(risk: Container) -> None:
     calls = _throttled(risk, "1/s", wired=True)
-    sweeper = _key(risk)
-    _send(risk, sweeper, sweep_rows(60))
+    sweeper = key_of(risk)
+    send(risk, sweeper, sweep_rows(60))
     extraction_work(risk)
     extraction_work(risk)  # still firing: not throttled again
     assert calls == [(sweeper.name.removeprefix("key:"), "1/s")]
@@ -222,7 +200,7 @@ def test_no_throttle_without_a_rate_or_a_wired_throttle(
     risk: Container, rate: str, wired: bool
 ) -> None:
     calls = _throttled(risk, rate, wired)
-    _send(risk, _key(risk), sweep_rows(60))
+    send(risk, key_of(risk), sweep_rows(60))
     assert "1 fired" in extraction_work(risk)
     assert calls == []
     with risk.read() as session:
@@ -231,8 +209,28 @@ def test_no_throttle_without_a_rate_or_a_wired_throttle(
 
 
 def test_rule_evaluation_leaves_extraction_alerts_alone(risk: Container) -> None:
-    _send(risk, _key(risk), sweep_rows(60))
+    send(risk, key_of(risk), sweep_rows(60))
     extraction_work(risk)
     with risk.write() as session:
         assert risk.alerts.evaluate(session, "risk", 1) == []
         assert [a.state for a in _alerts(session)] == ["firing"]
+
+
+def test_cofre_alerts_extraction_judges_now_and_prints_each_key(
+    risk: Container, runner: CliRunner
+) -> None:
+    send(risk, key_of(risk, "sweeper"), sweep_rows(60))
+    send(risk, key_of(risk, "calm"), ordinary_rows(60))
+    shown = runner.invoke(cli, ["alerts", "extraction"])
+    assert shown.exit_code == 0, shown.output
+    assert "SWEEP risk v1  key " in shown.output and "ok    risk v1" in shown.output
+    assert "alert 1 firing: risk v1" in shown.output
+    again = runner.invoke(cli, ["alerts", "extraction", "--json"])
+    body = json.loads(again.output)
+    assert sorted(f["one_feature_share"] for f in body["findings"]) == [0.0, 1.0]
+    assert body["alerts"] == []  # already firing
+    with risk.read() as session:
+        [event] = session.scalars(
+            select(AuditRecord).where(AuditRecord.kind == "alert.firing")
+        ).all()
+    assert event.actor_type == "system" and event.actor_id.startswith("cli:")
