@@ -311,7 +311,9 @@ class Extraction:
         findings: list[Finding] = []
         for name, number in self.monitoring.served_versions(session, window):
             model = self.monitoring.registry.model(session, name)
-            version = next(v for v in model.versions if v.version == number)
+            version = next((v for v in model.versions if v.version == number), None)
+            if version is None:  # records of a version the registry no longer holds
+                continue
             traffic = self._traffic_by_key(session, version, window)
             judged = [t for t in traffic.values() if len(t.rows) >= self.policy.min_rows]
             prefixes = _prefixes(session, [t.key_id for t in judged])
