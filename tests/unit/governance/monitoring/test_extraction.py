@@ -234,3 +234,22 @@ def test_cofre_alerts_extraction_judges_now_and_prints_each_key(
             select(AuditRecord).where(AuditRecord.kind == "alert.firing")
         ).all()
     assert event.actor_type == "system" and event.actor_id.startswith("cli:")
+
+
+def test_random_queries_far_outside_the_reference_fire_on_distance_alone(
+    risk: Container,
+) -> None:
+    # A grid-free probe of the model's extremes: no two rows share two features.
+    rng = np.random.default_rng(5)
+    far = [
+        dict(zip(FEATURES, map(float, row), strict=True)) for row in rng.uniform(-30, 30, (60, 3))
+    ]
+    send(risk, key_of(risk), far)
+    assert "1 suspicious" in extraction_work(risk)
+    with risk.read() as session:
+        [alert] = _alerts(session)
+    evidence = alert.evidence
+    assert evidence["signals"] == ["off_profile"] and evidence["one_feature_share"] == 0.0
+    assert evidence["distance"]["psi"] >= 2.0
+    assert evidence["breaching"] == [evidence["distance"]["feature"]]
+    assert min(evidence["out_of_range_share"].values()) > 0.5
