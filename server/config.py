@@ -22,6 +22,7 @@ from governance.monitoring.rules import Rule, make_rule
 
 PREFIX = "COFRE_"
 _LENGTH = re.compile(r"^[1-9][0-9]{0,3}[mhd]$")
+_RATE = re.compile(r"^[1-9][0-9]{0,6}/[smhd]$")
 # Variables with the prefix that are not settings: the config file's own name, and
 # the test suite's knobs.
 NOT_SETTINGS = ("COFRE_CONFIG", "COFRE_TEST_")
@@ -138,6 +139,21 @@ class Settings:
     storage_schedule: str = "*/5 * * * *"
     disk_alert_free_percent: float = 10.0
     disk_alert_free_bytes: int = 1024**3
+    # Extraction and membership-probing detection (governance/monitoring/extraction.py).
+    # The `extraction` job judges each API key's rows to each version over the last
+    # `extraction_window`, once the key sent `extraction_min_rows` rows: it raises an
+    # `extraction` alert when `extraction_sweep_share` of them differ from another of
+    # its rows in exactly one feature, or when a feature's PSI against the reference
+    # profile reaches `extraction_distance` (0 turns either signal off). Only the
+    # newest `extraction_max_rows` rows of a key are judged. `extraction_throttle_rate`
+    # ("" = alert only; e.g. "1/s") is the rate a key gets when its alert fires.
+    extraction_schedule: str = "*/5 * * * *"
+    extraction_window: str = "1h"
+    extraction_min_rows: int = 50
+    extraction_sweep_share: float = 0.5
+    extraction_distance: float = 2.0
+    extraction_max_rows: int = 5000
+    extraction_throttle_rate: str = ""
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -274,6 +290,7 @@ def _check_operations(settings: Settings) -> None:
         raise ConfigError("setting 'job_retry_delay_seconds' must be zero or more")
     _check_monitoring(settings)
     _check_alerts(settings)
+    _check_extraction(settings)
 
 
 def _check_monitoring(settings: Settings) -> None:
@@ -306,6 +323,21 @@ def _check_alerts(settings: Settings) -> None:
     except InvalidInput as exc:
         where = "; ".join(f"{e.field} must be {e.message}" for e in exc.errors)
         raise ConfigError(f"the default alert rules are invalid: {where}") from None
+
+
+def _check_extraction(settings: Settings) -> None:
+    if not _LENGTH.match(settings.extraction_window):
+        raise ConfigError("setting 'extraction_window' must be a length such as 30m, 1h or 24h")
+    for name in ("extraction_min_rows", "extraction_max_rows"):
+        if getattr(settings, name) < 2:
+            raise ConfigError(f"setting {name!r} must be at least 2")
+    if not 0 <= settings.extraction_sweep_share <= 1:
+        raise ConfigError("setting 'extraction_sweep_share' must be from 0 to 1 (0 = off)")
+    if settings.extraction_distance < 0:
+        raise ConfigError("setting 'extraction_distance' must be zero (off) or more")
+    rate = settings.extraction_throttle_rate
+    if rate and not _RATE.match(rate):
+        raise ConfigError("setting 'extraction_throttle_rate' must be a rate such as 1/s or 60/m")
 
 
 def default_alert_rules(settings: Settings) -> list[Rule]:

@@ -31,6 +31,7 @@ from governance.db import make_engine, make_session_factory, read_session, write
 from governance.monitoring.alerts import Alerts
 from governance.monitoring.delivery import Backoff, Deliveries, Webhook
 from governance.monitoring.drift import Thresholds
+from governance.monitoring.extraction import Extraction, ExtractionPolicy
 from governance.monitoring.feedback import Feedback, FeedbackSource
 from governance.monitoring.service import Monitoring, MonitoringPolicy
 from governance.monitoring.windows import parse_length
@@ -243,6 +244,21 @@ class Container:
             step=parse_length(settings.monitoring_step),
         )
         return Monitoring(self.audit, self.registry, policy, labels=self.feedback, tx=self)
+
+    @cached_property
+    def extraction(self) -> Extraction:
+        """The sweep detector. Its throttle (None: alerts only) is wired by whoever
+        owns per-key rate limits."""
+        settings = self.settings
+        policy = ExtractionPolicy(
+            window=parse_length(settings.extraction_window),
+            min_rows=settings.extraction_min_rows,
+            sweep_share=settings.extraction_sweep_share,
+            distance=settings.extraction_distance,
+            max_rows=settings.extraction_max_rows,
+            throttle_rate=settings.extraction_throttle_rate,
+        )
+        return Extraction(self.monitoring, self.alerts, policy)
 
     @property
     def monitoring_window(self) -> timedelta:

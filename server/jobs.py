@@ -34,6 +34,7 @@ from governance.operations.jobs import (
     BACKUP_JOB,
     CHECKPOINT_JOB,
     DRILL_JOB,
+    EXTRACTION_JOB,
     MONITORING_JOB,
     RETENTION_JOB,
     RETRAIN_PREFIX,
@@ -114,6 +115,7 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
         JobSpec(MONITORING_JOB, settings.monitoring_schedule, monitoring_work),
         JobSpec(ALERT_RETRAINING_JOB, settings.alert_delivery_schedule, alert_retraining_work),
         JobSpec(STORAGE_JOB, settings.storage_schedule, storage_work),
+        JobSpec(EXTRACTION_JOB, settings.extraction_schedule, extraction_work),
     ]
     if settings.alert_webhook_url:
         specs.append(
@@ -143,6 +145,20 @@ def storage_work(container: Container) -> str:
     free = ", ".join(f"{s.directory} {human_bytes(s.free_bytes)} free" for s in spaces)
     changed = "; ".join(f"alert {t.alert_id} {t.state}" for t in transitions)
     return f"{free}{'; ' + changed if changed else ''}"
+
+
+def extraction_work(container: Container) -> str:
+    """Every API key's recent traffic judged for sweeps of the input space: an
+    `extraction` alert for each suspicious key (throttled when configured), resolved
+    once its traffic looks ordinary again."""
+    detector = container.extraction
+    with container.read() as session:  # opening the rows is the long part
+        findings = detector.scan(session)
+    with container.write() as session:
+        transitions = detector.judge(session, findings)
+    suspicious = sum(1 for f in findings if f.signals)
+    summary = f"{len(findings)} key(s) judged, {suspicious} suspicious"
+    return summary + _alert_summary(transitions)
 
 
 def retention_work(container: Container) -> str:
@@ -253,7 +269,8 @@ def job_work(container: Container, name: str) -> Callable[[Container], str]:
         return retrain_work(plan_id)
     raise InvalidInput(
         f"unknown job {name!r}: backup, restore-drill, audit-checkpoint, retention, "
-        "monitoring, alert-retraining, alert-delivery (with a webhook) or retrain:<plan id>"
+        "monitoring, storage, extraction, alert-retraining, alert-delivery (with a "
+        "webhook) or retrain:<plan id>"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from governance.accounts.records import ApiKey, User
+from governance.monitoring.extraction import Finding
 from governance.monitoring.records import Alert, AlertDelivery
 from governance.operations.records import JobRun
 from governance.provenance.records import TrustedSigner
@@ -309,6 +310,11 @@ def alert(record: Alert, deliveries: list[AlertDelivery] | None = None) -> dict[
     if deliveries is not None:
         out["deliveries"] = [alert_delivery(d) for d in deliveries]
     return out
+
+
+def extraction_finding(finding: Finding) -> dict[str, Any]:
+    """One key's traffic to one version, judged for sweeps (aggregates only)."""
+    return {"model": finding.model_name, "version": finding.model_version, **finding.evidence()}
 
 
 def alert_delivery(row: AlertDelivery) -> dict[str, Any]:

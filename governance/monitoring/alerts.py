@@ -14,6 +14,7 @@ network: delivery is the scheduler's job.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,10 @@ GUARDRAIL = "guardrail"
 # of space. Its model name is APPLIANCE; it resolves when the space is back.
 DISK = "disk"
 APPLIANCE = ""
+# An alert about one API key's traffic to one model version: it looks like a sweep of
+# the input space (governance/monitoring/extraction.py). Its rule key names the key;
+# it resolves when the key's traffic in the detector's window looks ordinary again.
+EXTRACTION = "extraction"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,19 @@ class Transition:
     model_version: int
     state: str
     rule: dict[str, Any]
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Suspicion:
+    """A finding of a detector that judges traffic rather than rollups: which model
+    version, under which rule key (one alert per key at a time), why, and the evidence
+    (aggregates only: it goes to the audit log and the webhook)."""
+
+    model_name: str
+    model_version: int
+    rule_key: str
+    description: str
     evidence: dict[str, Any]
 
 
@@ -158,7 +176,8 @@ class Alerts:
                     Alert.model_name == model_name,
                     Alert.model_version == version,
                     Alert.state == FIRING,
-                    Alert.kind != GUARDRAIL,
+                    # Alerts no rule judges keep their own ends.
+                    Alert.kind.not_in((GUARDRAIL, EXTRACTION)),
                 )
             )
         }
@@ -232,6 +251,55 @@ class Alerts:
             self._resolve(session, SYSTEM, alert, {"reason": "free space is above the floor"})
             transitions.append(_transition(alert, alert.resolution or {}))
         return transitions
+
+    def judge_extraction(
+        self,
+        session: Session,
+        suspicious: list[Suspicion],
+        calm: Mapping[tuple[str, int, str], dict[str, Any]],
+        actor: Actor = SYSTEM,
+    ) -> tuple[list[Transition], list[Alert]]:
+        """Fire an `extraction` alert for each suspicion not alerted yet, and resolve
+        every firing one not suspected any more, with its key's ordinary figures from
+        `calm` when it sent enough rows to judge. Returns the transitions and the
+        alerts just fired (the caller may throttle their keys)."""
+        firing = {
+            (a.model_name, a.model_version, a.rule_key): a
+            for a in session.scalars(
+                select(Alert).where(Alert.kind == EXTRACTION, Alert.state == FIRING)
+            )
+        }
+        transitions, fired = [], []
+        for suspicion in suspicious:
+            where = (suspicion.model_name, suspicion.model_version, suspicion.rule_key)
+            if firing.pop(where, None) is None:
+                alert = self._fire_for_suspicion(session, suspicion, actor)
+                fired.append(alert)
+                transitions.append(_transition(alert, alert.evidence))
+        for where, alert in firing.items():
+            evidence = dict(calm.get(where) or {"reason": "too few requests in the window"})
+            evidence.setdefault("reason", "the key's traffic looks ordinary again")
+            self._resolve(session, actor, alert, evidence)
+            transitions.append(_transition(alert, alert.resolution or {}))
+        return transitions, fired
+
+    def _fire_for_suspicion(self, session: Session, suspicion: Suspicion, actor: Actor) -> Alert:
+        alert = Alert(
+            model_name=suspicion.model_name,
+            model_version=suspicion.model_version,
+            rule_id=None,
+            rule_key=suspicion.rule_key,
+            kind=EXTRACTION,
+            state=FIRING,
+            firing_slot=1,
+            rule={"kind": EXTRACTION, "description": suspicion.description},
+            evidence=suspicion.evidence,
+            fired_at=utcnow(),
+        )
+        session.add(alert)
+        session.flush()
+        self._announce(session, actor, alert, suspicion.evidence)
+        return alert
 
     def _fire_for_disk(self, session: Session, disk: LowDisk, policy: StoragePolicy) -> Alert:
         space = disk.space
@@ -494,6 +562,8 @@ def _alert_event(actor: Actor, alert: Alert, evidence: dict[str, Any]) -> AuditE
     }
     if "reason" in evidence:
         details["reason"] = evidence["reason"]
+    if "key" in evidence:  # an extraction alert: which API key's traffic
+        details["key"] = evidence["key"]
     return AuditEvent(
         kind=f"alert.{alert.state}",
         actor=actor,

@@ -139,7 +139,10 @@ class Alert(Base):
     windows, rows) that made it fire and `resolution` those that resolved it.
     `firing_slot` is 1 while firing and null once resolved: with the unique key below,
     two evaluations racing (the job and `cofre monitor`) cannot open the same alert
-    twice (nulls never collide, so resolved alerts pile up freely).
+    twice (nulls never collide, so resolved alerts pile up freely). Alerts no rule
+    judges carry their own `kind`: `guardrail` (a rollout aborted), `disk` (model name
+    "", the appliance) and `extraction` (rule key `extraction-key-<key id>`: that API
+    key's traffic to the version looks like a sweep; governance/monitoring/extraction.py).
     """
 
     __tablename__ = "alerts"

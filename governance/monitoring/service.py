@@ -320,6 +320,21 @@ class Monitoring:
             rows.flush()
         return rows, traffic, dict(zip(cuts, buckets, strict=True))
 
+    def served_rows(
+        self, session: Session, version: ModelVersion, window: Window
+    ) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+        """Each answered prediction record of the version in the window (seq, at,
+        actor_type, actor_id, details...) with its opened rows, erased rows left out:
+        the same reading as the reports', for detectors that group rows otherwise
+        (governance/monitoring/extraction.py groups them by API key)."""
+        opener = self.audit.opener(session)
+        for page in self._pages(session, version, window):
+            answered = [r for r in page if r.outcome == "ok" and r.payload]
+            opener.prefetch(r.payload for r in answered)
+            for record in answered:
+                rows = [row for row in _opened(opener, record) if not row.get("erased")]
+                yield record, rows
+
     def _pages(self, session: Session, version: ModelVersion, window: Window | None) -> Any:
         """The version's prediction records (in the window), a page at a time."""
         after = 0
@@ -332,6 +347,8 @@ class Monitoring:
                     AuditRecord.outcome,
                     AuditRecord.details,
                     AuditRecord.payload,
+                    AuditRecord.actor_type,
+                    AuditRecord.actor_id,
                 )
                 .where(
                     AuditRecord.kind == PREDICTION,

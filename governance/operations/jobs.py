@@ -28,6 +28,7 @@ RETRAIN_PREFIX = "retrain:"
 ALERT_DELIVERY_JOB = "alert-delivery"
 ALERT_RETRAINING_JOB = "alert-retraining"
 STORAGE_JOB = "storage"
+EXTRACTION_JOB = "extraction"
 MESSAGE_LIMIT = 2000
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
 from governance.monitoring.alerts import STATES
@@ -119,6 +121,32 @@ def remove_rule(state: CliState, model: str, rule: str) -> None:
     with cofre.write() as session:
         removed = cofre.alerts.remove_rule(session, state.actor, model, rule)
     click.echo(f"rule {rule} removed from {model}: {removed.describe()}")
+
+
+@alerts.command("extraction")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def extraction(state: CliState, as_json: bool) -> None:
+    """Judge every API key's recent traffic for sweeps of the input space now, as the
+    `extraction` job does: fire and resolve extraction alerts, and print each key's
+    figures (the keys with enough rows in the window)."""
+    cofre = state.services
+    detector = cofre.extraction
+    with cofre.read() as session:  # opening the rows is the long part
+        findings = detector.scan(session)
+    with cofre.write() as session:
+        transitions = detector.judge(session, findings, state.actor)  # audited as the operator
+    rows = [rep.extraction_finding(f) for f in findings]
+    if as_json:
+        emit_json({"findings": rows, "alerts": [asdict(t) for t in transitions]})
+        return
+    if not rows:
+        click.echo("no API key sent enough rows in the window to judge")
+    for row in rows:
+        verdict = "SWEEP" if row["signals"] else "ok   "
+        click.echo(f"{verdict} {row['model']} v{row['version']}  {row['reason']}")
+    for t in transitions:
+        click.echo(f"alert {t.alert_id} {t.state}: {t.model_name} v{t.model_version}")
 
 
 commands = [alerts]

@@ -44,6 +44,7 @@ def test_jobs_endpoint_lists_schedule_and_history(client: FlaskClient, api_key: 
         "monitoring",
         "alert-retraining",
         "storage",
+        "extraction",
     }
     assert all(j["next_run"] for j in body["jobs"]) and body["runs"] == []
 
