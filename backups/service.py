@@ -49,6 +49,7 @@ from governance.migrations import current_revision
 from governance.operations.transactions import Transactions
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.records import ModelVersion
+from governance.registry.retirement import is_shredded
 from governance.registry.service import Registry
 from governance.subjects.journal import ErasureJournal
 from governance.subjects.shredding import shred
@@ -341,6 +342,8 @@ class Backups:
             with read_session(make_session_factory(engine)) as session:
                 versions = list(session.scalars(select(ModelVersion)))
                 for version in versions:
+                    if is_shredded(version):  # retired, its key shredded: nothing to load
+                        continue
                     registry.load_estimator(version)
                     if version.runtime == "onnx":  # its compiled model opens and checks too
                         registry.load_compiled(version)

@@ -146,10 +146,12 @@ def storage_work(container: Container) -> str:
 
 
 def retention_work(container: Container) -> str:
-    """Shred the data keys of rows past their version's retention period (holds spared)."""
+    """Shred the data keys of rows past their version's retention period (holds spared),
+    and of retired versions' artifacts past theirs."""
     with container.write() as session:
         report = container.retention.run(session, SYSTEM)
-    return f"shredded {report.shredded} data keys past their retention period"
+    artifacts = f"; artifacts shredded: {', '.join(report.artifacts)}" if report.artifacts else ""
+    return f"shredded {report.shredded} data keys past their retention period{artifacts}"
 
 
 def monitoring_work(container: Container) -> str:

@@ -174,9 +174,7 @@ class AlertDelivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # None for a model's lifecycle event (published, promoted, deprecated...), which
     # goes out through the same outbox, retries and signature as alerts.
-    alert_id: Mapped[int | None] = mapped_column(
-        ForeignKey("alerts.id"), index=True, nullable=True
-    )
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True, nullable=True)
     transition: Mapped[str] = mapped_column(String(16))  # firing | resolved | lifecycle event
     channel: Mapped[str] = mapped_column(String(16))  # webhook | retrain
     plan_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -52,9 +52,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_version_events")),
     )
-    op.create_index(
-        op.f("ix_model_version_events_model_id"), "model_version_events", ["model_id"]
-    )
+    op.create_index(op.f("ix_model_version_events_model_id"), "model_version_events", ["model_id"])
     with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
         batch_op.alter_column("alert_id", existing_type=sa.Integer(), nullable=True)
 
