@@ -230,7 +230,8 @@ def alert_retraining_work(container: Container) -> str:
     with container.read() as session:
         due: dict[int, list[tuple[int, int]]] = {}
         for row in deliveries.due(session, "retrain"):
-            due.setdefault(row.plan_id or 0, []).append((row.id, row.alert_id))
+            # Retraining rows always come from an alert (lifecycle events are webhooks only).
+            due.setdefault(row.plan_id or 0, []).append((row.id, row.alert_id or 0))
     done: list[str] = []
     for plan_id, rows in due.items():
         trigger = "alert " + ", ".join(str(alert) for _, alert in rows)

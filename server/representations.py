@@ -336,6 +336,7 @@ def retention_report(report: RetentionReport, dry_run: bool) -> dict[str, Any]:
         "due": report.due,
         "shredded": report.shredded,
         "versions": [e.as_dict() for e in report.expiries],
+        "artifacts": report.artifacts,
     }
 
 

@@ -343,6 +343,7 @@ class Alerts:
                 .order_by(AlertDelivery.id)
             )
             for row in session.scalars(stmt):
+                assert row.alert_id is not None  # selected by alert id
                 found[row.alert_id].append(row)
         return found
 

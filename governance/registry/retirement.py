@@ -11,7 +11,7 @@ the lifecycle webhook; none is undone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -24,6 +24,7 @@ from governance.audit.service import AuditEvent
 from governance.clock import isoformat, utcnow
 from governance.db import after_commit
 from governance.errors import Conflict, FieldError, Gone, InvalidInput
+from governance.registry.artifacts import ArtifactStore
 from governance.registry.records import (
     AliasHistory,
     ModelVersion,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from governance.registry.service import Registry
 
 MAX_REASON = 1000
+MAX_SUNSET_YEAR = 9000  # far enough; nearer the end of datetime, offsets overflow
 PRODUCTION = "production"  # the registry's default alias (service.DEFAULT_ALIAS)
 
 
@@ -220,7 +222,7 @@ class Retirements:
         assert row is not None  # only retired versions are due
         row.shredded_at = utcnow()
         store = self.registry.store
-        after_commit(session, lambda: [store.remove(f) for f in files])
+        after_commit(session, lambda: _remove_all(store, files))  # the ciphertext goes too
         self._step(session, actor, record, "shredded", {"files": len(files)})
 
     def _step(
@@ -315,6 +317,27 @@ def shred_after(record: ModelVersion, row: VersionRetirement) -> datetime:
     return row.retired_at + timedelta(days=record.retention_days)
 
 
+def parse_sunset(text: str) -> datetime:
+    """A sunset as people write it: a date (midnight UTC) or an ISO 8601 time (UTC when
+    it names no zone)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None or moment.year > MAX_SUNSET_YEAR:
+        raise InvalidInput(
+            "the sunset is not a date or time",
+            [FieldError("sunset", f"YYYY-MM-DD or an ISO 8601 time, before {MAX_SUNSET_YEAR}")],
+        )
+    return moment
+
+
+def _remove_all(store: ArtifactStore, files: list[str]) -> None:
+    for file_name in files:
+        store.remove(file_name)
+
+
 def _check_deprecation(sunset: datetime, reason: str) -> None:
     errors = []
     if sunset.tzinfo is None:
@@ -325,8 +348,8 @@ def _check_deprecation(sunset: datetime, reason: str) -> None:
         errors.append(FieldError("reason", "is required: callers are told why"))
     elif len(reason) > MAX_REASON:
         errors.append(FieldError("reason", f"at most {MAX_REASON} characters"))
-    if errors:
-        raise InvalidInput("the deprecation is incomplete", errors)
+    if errors:  # the CLI prints the detail only: it names each problem
+        raise InvalidInput("; ".join(f"{e.field} {e.message}" for e in errors), errors)
 
 
 def _new_row(session: Session, record: ModelVersion) -> VersionRetirement:

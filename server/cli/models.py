@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from governance.provenance.mlflow_source import MlflowModel
 from governance.provenance.service import Origin
 from governance.registry import lifecycle
 from governance.registry.compiled import RUNTIMES
+from governance.registry.retirement import parse_sunset
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from governance.rollouts.approvals import SelfApproval
 from governance.rollouts.approvals import as_dict as promotion_as_dict
@@ -265,18 +265,6 @@ def export(state: CliState, ref: str, fmt: str, out: Path, recipient: Path | Non
         write_atomically(manifest_path, exports.manifest_json(exported.manifest))
     sha = exported.manifest["onnx"]["sha256"]
     click.echo(f"wrote {out} ({fmt}, sha256={sha}) and {manifest_path}")
-
-
-def parse_sunset(text: str) -> datetime:
-    """A sunset as given on the command line: a date (midnight UTC) or an ISO time
-    (UTC when it names no zone)."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter(
-            "a date YYYY-MM-DD or an ISO 8601 time", param_hint="--sunset"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _version_ref(ref: str) -> tuple[str, int]:

@@ -5,7 +5,6 @@ key after the card's retention, the history, the callers, and the lifecycle webh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from governance.accounts.actor import SYSTEM
 from governance.audit.records import AuditRecord
 from governance.clock import utcnow
 from governance.errors import Conflict, Gone, InvalidInput
-from governance.monitoring.delivery import SIGNATURE_HEADER, signature
+from governance.monitoring.delivery import SIGNATURE_HEADER, Webhook, signature
 from governance.monitoring.records import AlertDelivery
 from governance.registry.records import ModelVersion
 from server.container import Container
@@ -183,12 +182,11 @@ def test_lifecycle_events_go_through_the_alert_outbox_signed(iris: Container) ->
     _deprecate(iris, 2)
     _retire(iris, 2)
     sent: list[tuple[dict[str, Any], dict[str, str], bytes]] = []
-    post: Callable[..., int] = lambda hook, body, headers: (
-        sent.append(  # noqa: E731
-            (json.loads(body), headers, body)
-        )
-        or 200
-    )
+
+    def post(hook: Webhook, body: bytes, headers: dict[str, str]) -> int:
+        sent.append((json.loads(body), headers, body))
+        return 200
+
     iris.alert_deliveries.post = post
     report = iris.alert_deliveries.deliver_webhooks()
     events = [(p["event"], p["version"]) for p, _, _ in sent]
