@@ -151,7 +151,7 @@ def test_deprecated_then_gone_and_retired_at_once_across_two_workers(
     assert status == 409 and "deprecated" in body["detail"]
     time.sleep(max(0.0, (sunset - utcnow()).total_seconds()) + 0.05)
     for _ in range(CALLS):
-        for door, (status, headers, body) in _doors(appliance, 2):
+        for door, (status, _, body) in _doors(appliance, 2):
             assert status == 410, (door, body)
             assert body["successor"] == "iris:1" and "iris:1" in body["detail"], door
     assert _gone_records(appliance.cofre, 2) == 3 * CALLS  # each refusal audited
