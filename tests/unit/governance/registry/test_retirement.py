@@ -18,6 +18,8 @@ from governance.errors import Conflict, Gone, InvalidInput
 from governance.monitoring.delivery import SIGNATURE_HEADER, Webhook, signature
 from governance.monitoring.records import AlertDelivery
 from governance.registry.records import ModelVersion
+from governance.rollouts.records import PromotionRequest
+from governance.rollouts.service import RolloutRequest
 from server.container import Container
 from tests.support import clock
 from tests.support.models import iris_classifier_v2
@@ -206,3 +208,15 @@ def test_lifecycle_events_go_through_the_alert_outbox_signed(iris: Container) ->
     with iris.read() as session:
         rows = session.scalars(select(AlertDelivery)).all()
     assert {r.alert_id for r in rows} == {None}
+
+
+def test_no_rollout_or_promotion_request_for_a_version_on_its_way_out(iris: Container) -> None:
+    _deprecate(iris, 2)
+    with iris.write() as session, pytest.raises(Conflict, match="deprecated; alias 'production'"):
+        iris.rollouts.start(session, SYSTEM, RolloutRequest("iris", 2, "canary"))
+    iris.promotions.required = 1  # four-eyes: the move would wait for a second person
+    with iris.write() as session, pytest.raises(Conflict, match="deprecated; alias 'production'"):
+        iris.promotions.set_alias(session, SYSTEM, "iris", 2, "production")
+    with iris.read() as session:
+        assert iris.rollouts.active(session, "iris") is None
+        assert session.scalars(select(PromotionRequest)).all() == []
