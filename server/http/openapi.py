@@ -1164,9 +1164,31 @@ def _parameter(converter: str, name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+# The prediction doors: a deprecated version's answers say so in these headers.
+DOORS = {
+    ("post", "/api/v1/models/<name>/predict"),
+    ("post", "/api/v1/models/<name>/invocations"),
+    ("post", "/v2/models/<name>/infer"),
+    ("post", "/v2/models/<name>/versions/<model_version>/infer"),
+}
+DEPRECATION_HEADERS = {
+    "Deprecation": {
+        "description": "the answering version is deprecated: when, as @<Unix seconds> "
+        "(RFC 9745); from its sunset on it answers 410 naming its successor",
+        "schema": {"type": "string", "pattern": "^@[0-9]+$"},
+    },
+    "Sunset": {
+        "description": "when the deprecated version stops answering, an HTTP-date (RFC 8594)",
+        "schema": {"type": "string"},
+    },
+}
+
+
 def _responses(rule: str, method: str) -> dict[str, Any]:
     answer = BODIES.get((method, rule), (None, None))[1]
     ok: dict[str, Any] = {"description": "Success"}
+    if (method, rule) in DOORS:
+        ok["headers"] = DEPRECATION_HEADERS
     if answer:
         ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{answer}"}}}
         ok["content"] |= {media: {} for media in ALSO_AS.get((method, rule), [])}
