@@ -613,6 +613,7 @@ SCHEMAS |= {
         "properties": {
             "sunset": {
                 "type": "string",
+                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}",
                 "description": "a future date (YYYY-MM-DD, midnight UTC) or ISO 8601 time",
             },
             "reason": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": "\\S"},
