@@ -340,10 +340,9 @@ class Backups:
             audit = AuditLog(self.keyring)
             registry = Registry(ArtifactStore(artifact_dir, self.keyring), audit)
             with read_session(make_session_factory(engine)) as session:
-                versions = list(session.scalars(select(ModelVersion)))
+                # A retired version whose key was shredded can never load: not counted.
+                versions = [v for v in session.scalars(select(ModelVersion)) if not is_shredded(v)]
                 for version in versions:
-                    if is_shredded(version):  # retired, its key shredded: nothing to load
-                        continue
                     registry.load_estimator(version)
                     if version.runtime == "onnx":  # its compiled model opens and checks too
                         registry.load_compiled(version)

@@ -17,6 +17,7 @@ from governance.clock import utcnow
 from governance.errors import Conflict, Gone, InvalidInput
 from governance.monitoring.delivery import SIGNATURE_HEADER, Webhook, signature
 from governance.monitoring.records import AlertDelivery
+from governance.operations.rotation import rotate_master_key
 from governance.registry.records import ModelVersion
 from governance.rollouts.records import PromotionRequest
 from governance.rollouts.service import RolloutRequest
@@ -220,3 +221,18 @@ def test_no_rollout_or_promotion_request_for_a_version_on_its_way_out(iris: Cont
     with iris.read() as session:
         assert iris.rollouts.active(session, "iris") is None
         assert session.scalars(select(PromotionRequest)).all() == []
+
+
+def test_a_shredded_version_is_skipped_by_key_rotation_and_the_restore_drill(
+    iris: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = clock.install(monkeypatch, utcnow())
+    _retire(iris, 2)
+    fake.advance(days=366)
+    with iris.write() as session:
+        assert iris.retention.run(session, SYSTEM).artifacts == ["iris:2"]
+    with iris.write() as session:
+        rotated = rotate_master_key(session, iris.keyring, iris.audit, SYSTEM)
+    assert rotated.rewrapped >= 1  # v1 (and the audit keys), not v2
+    iris.backups.run(SYSTEM)
+    assert iris.backups.drill(SYSTEM).models_loaded == 1  # proven: v1 loads, v2 is skipped
