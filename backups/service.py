@@ -49,6 +49,7 @@ from governance.migrations import current_revision
 from governance.operations.transactions import Transactions
 from governance.registry.artifacts import ArtifactStore
 from governance.registry.records import ModelVersion
+from governance.registry.retirement import is_shredded
 from governance.registry.service import Registry
 from governance.subjects.journal import ErasureJournal
 from governance.subjects.shredding import shred
@@ -339,7 +340,8 @@ class Backups:
             audit = AuditLog(self.keyring)
             registry = Registry(ArtifactStore(artifact_dir, self.keyring), audit)
             with read_session(make_session_factory(engine)) as session:
-                versions = list(session.scalars(select(ModelVersion)))
+                # A retired version whose key was shredded can never load: not counted.
+                versions = [v for v in session.scalars(select(ModelVersion)) if not is_shredded(v)]
                 for version in versions:
                     registry.load_estimator(version)
                     if version.runtime == "onnx":  # its compiled model opens and checks too

@@ -99,3 +99,12 @@ class PermissionDenied(CofreError):
 
 class NotInitialised(CofreError):
     """The data directory, keys or schema are missing: run `cofre init`."""
+
+
+class Gone(CofreError):
+    """A version past its sunset, or retired, answers no more; `successor` names the
+    version callers should move to ("NAME:V"), when there is one."""
+
+    def __init__(self, detail: str, successor: str | None = None) -> None:
+        super().__init__(detail)
+        self.successor = successor

@@ -41,6 +41,7 @@ from governance.provenance.bundles import Bundles
 from governance.provenance.service import Provenance
 from governance.provenance.signers import Signers
 from governance.registry.artifacts import ArtifactStore
+from governance.registry.retirement import Retirements
 from governance.registry.service import Registry
 from governance.retraining.service import Retraining
 from governance.retraining.sources import DataSources
@@ -95,7 +96,13 @@ class Container:
             self.audit,
             default_retention_days=self.settings.retention_days,
             provenance=self.provenance,
+            lifecycle_webhook=bool(self.settings.alert_webhook_url),
         )
+
+    @cached_property
+    def retirements(self) -> Retirements:
+        """Deprecation, retirement and the shredding of retired artifacts."""
+        return Retirements(self.registry)
 
     @cached_property
     def signers(self) -> Signers:
@@ -287,7 +294,7 @@ class Container:
 
     @cached_property
     def retention(self) -> Retention:
-        return Retention(self.audit, self.settings.retention_days)
+        return Retention(self.audit, self.settings.retention_days, self.retirements)
 
     @cached_property
     def decisions(self) -> Decisions:

@@ -36,6 +36,7 @@ PROBLEMS: dict[type[domain.CofreError], tuple[int, str, str]] = {
     domain.PermissionDenied: (403, "forbidden", "Not allowed"),
     domain.NotFound: (404, "not-found", "Not found"),
     domain.Conflict: (409, "conflict", "Conflict with the current state"),
+    domain.Gone: (410, "gone", "This model version answers no more"),
     domain.TooLarge: (413, "too-large", "Request too large"),
     domain.UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
     domain.InvalidInput: (422, "invalid-input", "Invalid input"),
@@ -81,6 +82,8 @@ def problem_for(exc: domain.CofreError) -> tuple[int, dict[str, Any]]:
     body = problem_body(status, slug, title, exc.detail)
     if isinstance(exc, domain.InvalidInput | domain.MalformedInput) and exc.errors:
         body["errors"] = [e.as_dict() for e in exc.errors]
+    if isinstance(exc, domain.Gone):
+        body["successor"] = exc.successor
     if isinstance(exc, domain.UntrustedArtifact) and exc.untrusted_types:
         body["untrusted_types"] = exc.untrusted_types
     return status, body
@@ -105,6 +108,7 @@ MLFLOW_ERROR_CODES = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "RESOURCE_DOES_NOT_EXIST",
+    410: "RESOURCE_DOES_NOT_EXIST",
     413: "BAD_REQUEST",
     415: "BAD_REQUEST",
     422: "INVALID_PARAMETER_VALUE",

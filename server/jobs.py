@@ -162,10 +162,12 @@ def extraction_work(container: Container) -> str:
 
 
 def retention_work(container: Container) -> str:
-    """Shred the data keys of rows past their version's retention period (holds spared)."""
+    """Shred the data keys of rows past their version's retention period (holds spared),
+    and of retired versions' artifacts past theirs."""
     with container.write() as session:
         report = container.retention.run(session, SYSTEM)
-    return f"shredded {report.shredded} data keys past their retention period"
+    artifacts = f"; artifacts shredded: {', '.join(report.artifacts)}" if report.artifacts else ""
+    return f"shredded {report.shredded} data keys past their retention period{artifacts}"
 
 
 def monitoring_work(container: Container) -> str:
@@ -244,7 +246,8 @@ def alert_retraining_work(container: Container) -> str:
     with container.read() as session:
         due: dict[int, list[tuple[int, int]]] = {}
         for row in deliveries.due(session, "retrain"):
-            due.setdefault(row.plan_id or 0, []).append((row.id, row.alert_id))
+            # Retraining rows always come from an alert (lifecycle events are webhooks only).
+            due.setdefault(row.plan_id or 0, []).append((row.id, row.alert_id or 0))
     done: list[str] = []
     for plan_id, rows in due.items():
         trigger = "alert " + ", ".join(str(alert) for _, alert in rows)

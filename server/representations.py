@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from governance.accounts.records import ApiKey, User
@@ -17,6 +18,7 @@ from governance.registry.records import (
     RegisteredModel,
     VersionVerification,
 )
+from governance.registry.retirement import KeyCaller, Step, shred_after, successor
 from governance.registry.service import VersionCheck
 from governance.retraining.records import RetrainingPlan, RetrainingRun
 from governance.subjects.erasure import Erasure, SubjectStatus
@@ -67,7 +69,51 @@ def version_detail(version: ModelVersion) -> dict[str, Any]:
         },
         "signature": _signature(version),
         "origin": _origin(version),
+        "retirement": retirement_detail(version),
     } | made(version)
+
+
+def retirement_detail(version: ModelVersion) -> dict[str, Any] | None:
+    """A version's way out of serving (None while it is in service)."""
+    row = version.retirement
+    if row is None:
+        return None
+    return {
+        "deprecated_at": _iso(row.deprecated_at),
+        "deprecated_by": row.deprecated_by or None,
+        "sunset": _iso(row.sunset_at),
+        "reason": row.reason,
+        "retired_at": _iso(row.retired_at),
+        "retired_by": row.retired_by or None,
+        "shred_after": _iso(shred_after(version, row)) if row.retired_at else None,
+        "shredded_at": _iso(row.shredded_at),
+        "successor": successor(version),
+    }
+
+
+def lifecycle_step(step: Step) -> dict[str, Any]:
+    return {
+        "at": step.at.isoformat(),
+        "version": step.version,
+        "action": step.action,
+        "actor": step.actor,
+        "details": step.details,
+    }
+
+
+def key_caller(caller: KeyCaller) -> dict[str, Any]:
+    return {
+        "actor_type": caller.actor_type,
+        "actor_id": caller.actor_id,
+        "name": caller.name,
+        "prefix": caller.prefix,
+        "requests": caller.requests,
+        "last_seen": caller.last_seen,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def made(version: ModelVersion) -> dict[str, Any]:
@@ -291,6 +337,7 @@ def retention_report(report: RetentionReport, dry_run: bool) -> dict[str, Any]:
         "due": report.due,
         "shredded": report.shredded,
         "versions": [e.as_dict() for e in report.expiries],
+        "artifacts": report.artifacts,
     }
 
 

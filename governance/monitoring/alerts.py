@@ -26,6 +26,7 @@ from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import isoformat, utcnow
 from governance.errors import FieldError, InvalidInput, NotFound
 from governance.monitoring import rules as vocabulary
+from governance.monitoring.delivery import outbox_row
 from governance.monitoring.records import Alert, AlertDelivery, AlertRule, MonitoringRollup
 from governance.monitoring.rules import Point, Rule
 from governance.operations.storage import LowDisk, StoragePolicy, human_bytes
@@ -410,6 +411,7 @@ class Alerts:
                 .order_by(AlertDelivery.id)
             )
             for row in session.scalars(stmt):
+                assert row.alert_id is not None  # selected by alert id
                 found[row.alert_id].append(row)
         return found
 
@@ -470,20 +472,7 @@ def _waiting_plans(session: Session, model_name: str, kind: str) -> list[Retrain
 def _delivery(
     alert: Alert, transition: str, channel: str, payload: dict[str, Any], plan_id: int | None = None
 ) -> AlertDelivery:
-    now = utcnow()
-    return AlertDelivery(
-        alert_id=alert.id,
-        transition=transition,
-        channel=channel,
-        plan_id=plan_id,
-        payload=payload,
-        status="pending",
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
-        last_error="",
-        history=[],
-    )
+    return outbox_row(transition, channel, payload, alert.id, plan_id)
 
 
 def _transition(alert: Alert, evidence: dict[str, Any]) -> Transition:

@@ -1,5 +1,9 @@
 """Working off the alert outbox: POSTing transitions to the webhook, with retries.
 
+The outbox carries alert transitions and, in the same rows, a model's lifecycle events
+(published, promoted, rolled back, deprecated, retired: `lifecycle_row`), so both go
+out with one loop, one backoff and one signature.
+
 Run by the scheduler process only (never a Gunicorn worker, never in a
 prediction's path). Each due row is claimed in a short transaction, posted with
 no transaction open, and its attempt recorded; a failed attempt is retried after
@@ -65,6 +69,38 @@ class DeliveryReport:
 
     def summary(self) -> str:
         return f"{self.delivered} delivered, {self.retrying} to retry, {self.failed} given up"
+
+
+def outbox_row(
+    transition: str,
+    channel: str,
+    payload: dict[str, Any],
+    alert_id: int | None = None,
+    plan_id: int | None = None,
+) -> AlertDelivery:
+    """A pending outbox row, due now: an alert's transition, or (no alert) a lifecycle event."""
+    now = utcnow()
+    return AlertDelivery(
+        alert_id=alert_id,
+        transition=transition,
+        channel=channel,
+        plan_id=plan_id,
+        payload=payload,
+        status=PENDING,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+        last_error="",
+        history=[],
+    )
+
+
+def lifecycle_row(event: str, details: dict[str, Any]) -> AlertDelivery:
+    """The webhook row of one model lifecycle event (`event`: published, promoted,
+    rolled_back, deprecated, retired); its payload says `"type": "lifecycle"` so a
+    receiver tells it from an alert's."""
+    payload = {"type": "lifecycle", "event": event, "at": isoformat(utcnow())} | details
+    return outbox_row(event, "webhook", payload)
 
 
 class DeliveryFailed(Exception):

@@ -164,7 +164,8 @@ class Alert(Base):
 
 
 class AlertDelivery(Base):
-    """The outbox: one row per alert transition and channel, worked off by the scheduler.
+    """The outbox: one row per alert transition (or model lifecycle event) and channel,
+    worked off by the scheduler.
 
     `channel` is `webhook` (POST `payload` to the configured URL, retried with
     backoff) or `retrain` (run retraining plan `plan_id`, once). `history` keeps
@@ -174,8 +175,10 @@ class AlertDelivery(Base):
     __tablename__ = "alert_deliveries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
-    transition: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    # None for a model's lifecycle event (published, promoted, deprecated...), which
+    # goes out through the same outbox, retries and signature as alerts.
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True, nullable=True)
+    transition: Mapped[str] = mapped_column(String(16))  # firing | resolved | lifecycle event
     channel: Mapped[str] = mapped_column(String(16))  # webhook | retrain
     plan_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

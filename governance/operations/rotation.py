@@ -14,6 +14,7 @@ from governance.audit.service import AuditEvent, AuditLog, data_key_context
 from governance.crypto.keyring import KeyRing, WrappedKey
 from governance.registry.artifacts import ONNX, key_context
 from governance.registry.records import Compilation, ModelVersion
+from governance.registry.retirement import is_shredded
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ def rotate_master_key(
     old, new = keyring.rotate_master()
     count = 0
     for version in session.scalars(select(ModelVersion)):
+        if is_shredded(version):  # its key is gone for good: nothing to re-wrap
+            continue
         context = key_context(version.model.name, version.version, version.sha256)
         plain = keyring.unwrap(WrappedKey(version.kek_id, version.wrapped_key), context)
         wrapped = keyring.wrap(plain, context)

@@ -82,6 +82,11 @@ class ModelVersion(Base):
     verifications: Mapped[list[VersionVerification]] = relationship(
         back_populates="model_version", lazy="selectin", order_by="VersionVerification.id"
     )
+    # Read with every resolve: serving answers differently once a version is on its
+    # way out (headers before the sunset, 410 after it or once retired).
+    retirement: Mapped[VersionRetirement | None] = relationship(
+        back_populates="model_version", lazy="selectin", uselist=False
+    )
 
     @property
     def runtime(self) -> str:
@@ -155,6 +160,42 @@ class VersionVerification(Base):
     verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     model_version: Mapped[ModelVersion] = relationship(back_populates="verifications")
+
+
+class VersionRetirement(Base):
+    """A version on its way out of serving (one per version, each step once, none undone):
+    deprecated (it serves until `sunset_at`, its answers saying so), retired (out of
+    serving at once), and its artifact's data key shredded once the card's retention
+    after retirement has passed (the encrypted file is kept until then, for the audit)."""
+
+    __tablename__ = "model_version_retirements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), unique=True)
+    deprecated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deprecated_by: Mapped[str] = mapped_column(String(64), default="")
+    sunset_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    retired_by: Mapped[str] = mapped_column(String(64), default="")
+    shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    model_version: Mapped[ModelVersion] = relationship(back_populates="retirement")
+
+
+class VersionEvent(Base):
+    """One step of a version's life after its publish (deprecated, retired, shredded):
+    with the versions' publishes and the alias moves, the history a model's page lists."""
+
+    __tablename__ = "model_version_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))  # deprecated | retired | shredded
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Alias(Base):

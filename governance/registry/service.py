@@ -23,6 +23,7 @@ from governance.clock import utcnow
 from governance.crypto.keyring import WrappedKey
 from governance.db import after_commit, undo_on_rollback
 from governance.errors import CofreError, Conflict, FieldError, InvalidInput, NotFound
+from governance.monitoring.delivery import lifecycle_row
 from governance.monitoring.profiles import (
     Profiles,
     ReferenceData,
@@ -30,7 +31,7 @@ from governance.monitoring.profiles import (
     read_reference,
 )
 from governance.provenance.service import Origin, Provenance, SignatureCheck
-from governance.registry import compiled, lifecycle
+from governance.registry import compiled, lifecycle, retirement
 from governance.registry.artifacts import ONNX, ArtifactStore
 from governance.registry.loading import EstimatorFacts, describe, load_trusted
 from governance.registry.records import (
@@ -148,6 +149,7 @@ class Registry:
         provenance: Provenance | None = None,
         profiles: Profiles | None = None,
         running_sklearn: str = lifecycle.RUNNING_SKLEARN,
+        lifecycle_webhook: bool = False,
     ) -> None:
         self.store = store
         self.audit = audit
@@ -155,6 +157,15 @@ class Registry:
         self.provenance = provenance
         self.profiles = profiles or Profiles()
         self.running_sklearn = running_sklearn
+        # Whether lifecycle events (publish, alias moves, deprecate, retire) go to the
+        # configured webhook, through the alert outbox.
+        self.lifecycle_webhook = lifecycle_webhook
+
+    def announce(self, session: Session, event: str, details: dict[str, Any]) -> None:
+        """Queue a lifecycle event for the webhook, in the caller's transaction (so it
+        goes out only if the change commits)."""
+        if self.lifecycle_webhook:
+            session.add(lifecycle_row(event, details))
 
     # -- publish -------------------------------------------------------------------
     def prepare(self, actor: Actor, request: PublishRequest) -> PreparedPublish:
@@ -320,6 +331,11 @@ class Registry:
                     "changes": _change_summary(made.changelog),
                 },
             ),
+        )
+        self.announce(
+            session,
+            "published",
+            {"model": model.name, "version": version, "actor": actor.name, "sha256": sha},
         )
         return record
 
@@ -743,6 +759,8 @@ class Registry:
         version: int,
         action: str,
     ) -> Alias:
+        target = next(v for v in model.versions if v.version == version)
+        retirement.refuse_alias_move(target, alias)
         current = next((a for a in model.aliases if a.name == alias), None)
         before = current.version if current else None
         if current is None:
@@ -762,7 +780,6 @@ class Registry:
                 at=utcnow(),
             )
         )
-        target = next(v for v in model.versions if v.version == version)
         self.audit.append(
             session,
             AuditEvent(
@@ -773,6 +790,12 @@ class Registry:
                 artifact_sha256=target.sha256,
                 details={"alias": alias, "from_version": before, "to_version": version},
             ),
+        )
+        self.announce(
+            session,
+            "rolled_back" if action == "rollback" else "promoted",
+            {"model": model.name, "version": version, "actor": actor.name}
+            | {"alias": alias, "from_version": before},
         )
         session.flush()
         return current

@@ -23,6 +23,7 @@ from governance.accounts.roles import allows
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import isoformat, utcnow
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from governance.registry.retirement import refuse_alias_move
 from governance.registry.service import DEFAULT_ALIAS, Registry, check_alias_name
 from governance.rollouts.records import PromotionRequest
 from governance.rollouts.service import Rollouts
@@ -68,7 +69,8 @@ class Promotions:
         if alias != DEFAULT_ALIAS or not self.required:
             self.registry.set_alias(session, actor, name, version, alias)
             return Moved(name, alias, version)
-        self.registry.resolve(session, name, version=version)  # NotFound before any request
+        record = self.registry.resolve(session, name, version=version)  # NotFound first
+        refuse_alias_move(record, alias)  # no request for a move that could never be made
         return Moved(name, alias, version, self._ask(session, actor, name, version, None))
 
     def promote_rollout(self, session: Session, actor: Actor, name: str) -> Moved:

@@ -22,6 +22,7 @@ from governance.broadcasts import Broadcast
 from governance.clock import utcnow
 from governance.errors import Conflict, FieldError, InvalidInput, NotFound
 from governance.monitoring.alerts import Alerts
+from governance.registry.retirement import refuse_alias_move
 from governance.registry.service import DEFAULT_ALIAS, Registry
 from governance.rollouts import guardrails
 from governance.rollouts.records import Rollout, RolloutTally
@@ -90,6 +91,7 @@ class Rollouts:
         candidate = self.registry.resolve(session, request.name, version=request.candidate)
         if candidate.version == champion.version:
             raise Conflict(f"version {candidate.version} is already production")
+        refuse_alias_move(candidate, DEFAULT_ALIAS)  # its promotion would be refused
         if request.strategy == "blue-green":
             self.registry.check_artifact(candidate)  # the switch must not meet a bad file
         rollout = Rollout(

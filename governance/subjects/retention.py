@@ -7,12 +7,14 @@ least their period and at most one day more. Keys of subjects under legal hold,
 and of rows under an open review, are never shredded. What one run would shred
 is listed by `plan` (`cofre subjects retention --dry-run`); `run` shreds it and
 appends one record saying how many keys per version. Keys made before scoped
-keys existed have no window and are left to erasure.
+keys existed have no window and are left to erasure. The same run shreds the
+artifact data keys of retired versions whose retention after retirement has passed
+(governance/registry/retirement.py), each its own audited step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +26,7 @@ from governance.audit.records import AuditDataKey
 from governance.audit.service import AuditEvent, AuditLog
 from governance.clock import isoformat, utcnow
 from governance.registry.records import ModelVersion, RegisteredModel
+from governance.registry.retirement import Retirements
 from governance.subjects.erasure import held_pseudonyms
 from governance.subjects.records import DecisionReview
 from governance.subjects.shredding import live_keys, shred
@@ -59,6 +62,7 @@ class RetentionReport:
     at: datetime
     expiries: list[Expiry]
     shredded: int
+    artifacts: list[str] = field(default_factory=list)  # "NAME:V" of shredded artifacts
 
     @property
     def due(self) -> int:
@@ -68,9 +72,12 @@ class RetentionReport:
 class Retention:
     """Plans and runs retention; `default_days` covers rows that name no model version."""
 
-    def __init__(self, audit: AuditLog, default_days: int) -> None:
+    def __init__(
+        self, audit: AuditLog, default_days: int, retirements: Retirements | None = None
+    ) -> None:
         self.audit = audit
         self.default_days = default_days
+        self.retirements = retirements
 
     def plan(self, session: Session) -> RetentionReport:
         """What a run now would shred (nothing is changed)."""
@@ -90,7 +97,12 @@ class Retention:
             keys = [k for k in keys if k not in spared]
             if keys:
                 expiries.append(Expiry(name, version, days, cutoff, keys))
-        return RetentionReport(now, expiries, 0)
+        return RetentionReport(now, expiries, 0, self._artifacts_due(session))
+
+    def _artifacts_due(self, session: Session) -> list[str]:
+        if self.retirements is None:
+            return []
+        return [f"{v.model.name}:{v.version}" for v in self.retirements.due(session)]
 
     def run(self, session: Session, actor: Actor) -> RetentionReport:
         """Shred what `plan` lists and record the run in the chain."""
@@ -98,7 +110,12 @@ class Retention:
         shredded = sum(shred(session, e.key_ids, "retention") for e in planned.expiries)
         details = {"shredded": shredded, "versions": [e.as_dict() for e in planned.expiries]}
         self.audit.append(session, AuditEvent(kind=KIND, actor=actor, details=details))
-        return RetentionReport(planned.at, planned.expiries, shredded)
+        artifacts = []
+        if self.retirements is not None:
+            artifacts = [
+                f"{v.model.name}:{v.version}" for v in self.retirements.shred_due(session, actor)
+            ]
+        return RetentionReport(planned.at, planned.expiries, shredded, artifacts)
 
 
 def _periods(session: Session) -> dict[tuple[str | None, int | None], int]:

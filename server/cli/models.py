@@ -20,6 +20,7 @@ from governance.provenance.mlflow_source import MlflowModel
 from governance.provenance.service import Origin
 from governance.registry import lifecycle
 from governance.registry.compiled import RUNTIMES
+from governance.registry.retirement import parse_sunset
 from governance.registry.service import DECISION_MODES, ModelCard, PublishRequest
 from governance.rollouts.approvals import SelfApproval
 from governance.rollouts.approvals import as_dict as promotion_as_dict
@@ -470,13 +471,19 @@ def show(state: CliState, ref: str, as_json: bool) -> None:
 def _show_data(state: CliState, session: Any, parts: dict[str, str | None]) -> dict[str, Any]:
     registry = state.services.registry
     if parts["alias"] is None and parts["version"] is None:
-        return rep.model_detail(registry.model(session, parts["name"] or ""))
+        name = parts["name"] or ""
+        detail = rep.model_detail(registry.model(session, name))
+        steps = state.services.retirements.history(session, name)
+        return detail | {"history": [rep.lifecycle_step(s) for s in steps]}
     version = parse_id(parts["version"]) if parts["version"] else None
     if parts["version"] and version is None:
         raise click.BadParameter(f"a version is a whole number from 1 to {MAX_ID}")
-    return rep.version_detail(
-        registry.resolve(session, parts["name"] or "", alias=parts["alias"], version=version)
-    )
+    record = registry.resolve(session, parts["name"] or "", alias=parts["alias"], version=version)
+    detail = rep.version_detail(record)
+    if record.retirement is not None:  # whom to warn: who still calls it
+        callers = state.services.retirements.callers(session, record.model.name, record.version)
+        detail["callers"] = [rep.key_caller(c) for c in callers]
+    return detail
 
 
 def _print_show(data: dict[str, Any]) -> None:
@@ -520,6 +527,35 @@ def _print_show(data: dict[str, Any]) -> None:
         if origin and origin.get("source_commit"):
             click.echo(f"  trained by source commit {origin['source_commit']}")
         _print_made(version)
+        _print_retirement(version)
+    if data.get("history"):
+        click.echo("history:")
+    for step in data.get("history", []):
+        click.echo(f"  {step['at']}  v{step['version']}  {step['action']}  by {step['actor']}")
+
+
+def _print_retirement(version: dict[str, Any]) -> None:
+    """The end-of-life lines of `models show`: deprecation, retirement, shredding."""
+    ending = version.get("retirement")
+    if not ending:
+        return
+    if ending["deprecated_at"]:
+        click.echo(
+            f"  deprecated on {ending['deprecated_at']} by {ending['deprecated_by']}, "
+            f"sunset {ending['sunset']}: {ending['reason']}"
+        )
+    if ending["retired_at"]:
+        shredded = (
+            f"artifact shredded on {ending['shredded_at']}"
+            if ending["shredded_at"]
+            else f"artifact kept (encrypted) until {ending['shred_after']}"
+        )
+        click.echo(f"  retired on {ending['retired_at']} by {ending['retired_by']}, {shredded}")
+    successor = ending["successor"]
+    click.echo(f"  successor: version {successor}" if successor else "  successor: none")
+    for caller in version.get("callers", []):
+        who = f"{caller['name']} ({caller['prefix']})" if caller["prefix"] else caller["name"]
+        click.echo(f"  caller {who}: {caller['requests']} requests, last {caller['last_seen']}")
 
 
 def _print_made(version: dict[str, Any]) -> None:
@@ -677,6 +713,58 @@ def rollback(state: CliState, name: str, alias: str) -> None:
     with cofre.write() as session:
         moved = cofre.registry.rollback(session, state.actor, name, alias)
     click.echo(f"{name}@{alias} rolled back to version {moved.version}")
+
+
+@models.command("deprecate")
+@click.argument("ref")
+@click.option(
+    "--sunset",
+    required=True,
+    help="When it stops answering: a date (YYYY-MM-DD, midnight UTC) or an ISO time.",
+)
+@click.option("--reason", required=True, help="Why, told to its callers.")
+@pass_state
+def deprecate(state: CliState, ref: str, sunset: str, reason: str) -> None:
+    """Deprecate NAME:VERSION: it serves until the sunset, its answers saying so."""
+    name, version = _version_ref(ref)
+    cofre = state.services
+    with cofre.write() as session:
+        row = cofre.retirements.deprecate(
+            session, state.actor, name, version, parse_sunset(sunset), reason
+        )
+        when = row.sunset_at.isoformat() if row.sunset_at else "-"
+    click.echo(f"{name}:{version} deprecated; it answers until {when}")
+
+
+@models.command("retire")
+@click.argument("ref")
+@pass_state
+def retire(state: CliState, ref: str) -> None:
+    """Retire NAME:VERSION: out of serving at once (410); its encrypted artifact is kept
+    until the card's retention has passed, then the retention job shreds its key."""
+    name, version = _version_ref(ref)
+    cofre = state.services
+    with cofre.write() as session:
+        cofre.retirements.retire(session, state.actor, name, version)
+        record = cofre.registry.resolve(session, name, version=version)
+        kept = rep.retirement_detail(record) or {}
+    click.echo(f"{name}:{version} retired; artifact kept until {kept.get('shred_after')}")
+
+
+@models.command("lifecycle")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def lifecycle_history(state: CliState, name: str, as_json: bool) -> None:
+    """Every step of model NAME's life: publishes, alias moves, deprecations, retirements."""
+    cofre = state.services
+    with cofre.read() as session:
+        steps = [rep.lifecycle_step(s) for s in cofre.retirements.history(session, name)]
+    if as_json:
+        emit_json({"history": steps})
+        return
+    for step in steps:
+        click.echo(f"{step['at']}  v{step['version']}  {step['action']}  by {step['actor']}")
 
 
 @models.command("history")

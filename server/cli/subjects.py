@@ -121,6 +121,8 @@ def retention(state: CliState, dry_run: bool, as_json: bool) -> None:
     for line in data["versions"]:
         name = f"{line['model']}:{line['version']}" if line["model"] else "(no model)"
         click.echo(f"  {name}: {line['keys']} keys older than {line['retention_days']} days")
+    for ref in data["artifacts"]:
+        click.echo(f"  {ref}: retired, its artifact key {verb.split()[-1]} (retention passed)")
 
 
 commands = [subjects]

@@ -1,5 +1,5 @@
 """JSON endpoints of the model registry: list, show, diff, publish, compile, verify, alias,
-roll back."""
+roll back, deprecate, retire, and a model's lifecycle history and a version's callers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 
 from governance.errors import FieldError, InvalidInput, UnsupportedMediaType
 from governance.identifiers import parse_id
+from governance.registry.retirement import parse_sunset
 from governance.registry.service import ModelCard, PublishRequest
 from governance.rollouts.approvals import as_dict as promotion_as_dict
 from server import representations as rep
@@ -18,6 +19,7 @@ from server.http.bodies import (
     json_fields,
     json_object,
     required_int,
+    required_text,
     uploaded_reference,
 )
 from server.security.access import current_actor, requires
@@ -187,3 +189,52 @@ def rollback_alias(name: str, alias: str) -> ResponseReturnValue:
     with cofre.write() as session:
         moved = cofre.registry.rollback(session, current_actor(), name, alias)
         return jsonify(name=name, alias=moved.name, version=moved.version)
+
+
+@blueprint.post("/<name>/versions/<int:version>/deprecate")
+@requires("model:publish")
+def deprecate_version(name: str, version: int) -> ResponseReturnValue:
+    """Deprecate a version: it answers until `sunset` with Deprecation and Sunset headers,
+    then 410 naming its successor."""
+    body = json_fields(("sunset", "reason"))
+    sunset = parse_sunset(required_text(body, "sunset"))
+    reason = required_text(body, "reason")
+    cofre = services()
+    with cofre.write() as session:
+        cofre.retirements.deprecate(session, current_actor(), name, version, sunset, reason)
+        record = cofre.registry.resolve(session, name, version=version)
+        return jsonify(rep.retirement_detail(record))
+
+
+@blueprint.post("/<name>/versions/<int:version>/retire")
+@requires("model:publish")
+def retire_version(name: str, version: int) -> ResponseReturnValue:
+    """Retire a version: 410 at once; its encrypted artifact is kept until the card's
+    retention has passed, then shredded by the retention job."""
+    cofre = services()
+    with cofre.write() as session:
+        cofre.retirements.retire(session, current_actor(), name, version)
+        record = cofre.registry.resolve(session, name, version=version)
+        return jsonify(rep.retirement_detail(record))
+
+
+@blueprint.get("/<name>/lifecycle")
+@requires("model:read")
+def lifecycle_history(name: str) -> ResponseReturnValue:
+    """Every step of the model's life: publishes, alias moves, deprecations, retirements."""
+    cofre = services()
+    with cofre.read() as session:
+        current_actor().check_model(name)
+        steps = cofre.retirements.history(session, name)
+        return jsonify(history=[rep.lifecycle_step(s) for s in steps])
+
+
+@blueprint.get("/<name>/versions/<int:version>/callers")
+@requires("model:read")
+def version_callers(name: str, version: int) -> ResponseReturnValue:
+    """Who called the version (since its deprecation, when deprecated), by key."""
+    cofre = services()
+    with cofre.read() as session:
+        current_actor().check_model(name)
+        callers = cofre.retirements.callers(session, name, version)
+        return jsonify(callers=[rep.key_caller(c) for c in callers])

@@ -11,16 +11,18 @@ audit their errors a second time.
 
 from __future__ import annotations
 
-from flask import g, request
+from email.utils import format_datetime
+
+from flask import Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from governance.accounts.actor import Actor
 from governance.errors import TooLarge, UnsupportedMediaType
-from server.inference.predictor import Call
+from server.inference.predictor import Call, PredictionResult
 from server.request_ids import client_request_id
 from server.security.access import authenticate, door
 
-__all__ = ["body_bytes", "caller", "door", "door_call", "json_body"]
+__all__ = ["body_bytes", "caller", "deprecation_headers", "door", "door_call", "json_body"]
 
 
 def door_call(endpoint: str, name: str, version: str | None = None) -> Call:
@@ -57,3 +59,14 @@ def json_body() -> bytes:
     if not request.is_json:
         raise UnsupportedMediaType("send the body as application/json")
     return body_bytes()
+
+
+def deprecation_headers(response: Response, result: PredictionResult) -> Response:
+    """A deprecated version's answer says so on every door: `Deprecation` (RFC 9745, a
+    structured-field date, `@` and Unix seconds) and `Sunset` (RFC 8594, an HTTP-date)."""
+    ending = result.ending
+    if ending is not None and ending.deprecated_at is not None:
+        response.headers["Deprecation"] = f"@{int(ending.deprecated_at.timestamp())}"
+        if ending.sunset_at is not None:
+            response.headers["Sunset"] = format_datetime(ending.sunset_at, usegmt=True)
+    return response

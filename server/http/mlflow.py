@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from server.extension import services
-from server.http.doors import body_bytes, caller, door, door_call
+from server.http.doors import body_bytes, caller, deprecation_headers, door, door_call
 from server.inference.codecs import mlflow
 
 blueprint = Blueprint("mlflow", __name__, url_prefix="/api/v1/models")
@@ -33,4 +33,4 @@ def invocations(name: str) -> ResponseReturnValue:
         response.headers["X-Cofre-Rollout"] = str(result.routed.rollout)
         response.headers["X-Cofre-Rollout-Variant"] = result.routed.variant
         response.headers["X-Cofre-Rollout-Reason"] = result.routed.reason
-    return response
+    return deprecation_headers(response, result)

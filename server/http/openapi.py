@@ -251,6 +251,12 @@ SCHEMAS |= {
             "due": {"type": "integer"},
             "shredded": {"type": "integer"},
             "versions": {"type": "array", "items": {"type": "object"}},
+            "artifacts": {
+                "type": "array",
+                "items": _STRING,
+                "description": "retired versions (NAME:V) whose artifact key is (or would "
+                "be) shredded, their retention after retirement passed",
+            },
         },
     },
     "ReviewRequest": {
@@ -600,6 +606,78 @@ SCHEMAS |= {
             "labels_only": {"type": "boolean"},
         },
     },
+    "DeprecationRequest": {
+        "type": "object",
+        "required": ["sunset", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "sunset": {
+                "type": "string",
+                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}",
+                "description": "a future date (YYYY-MM-DD, midnight UTC) or ISO 8601 time",
+            },
+            "reason": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": "\\S"},
+        },
+    },
+    "Retirement": {
+        "type": "object",
+        "description": "A version's way out of serving: deprecated (serving until the "
+        "sunset), retired (410 at once), its artifact's key shredded after the card's "
+        "retention; successor is the version its callers should move to.",
+        "required": ["deprecated_at", "sunset", "retired_at", "shredded_at", "successor"],
+        "properties": {
+            "deprecated_at": _NULLABLE_STRING,
+            "deprecated_by": _NULLABLE_STRING,
+            "sunset": _NULLABLE_STRING,
+            "reason": _STRING,
+            "retired_at": _NULLABLE_STRING,
+            "retired_by": _NULLABLE_STRING,
+            "shred_after": _NULLABLE_STRING,
+            "shredded_at": _NULLABLE_STRING,
+            "successor": {"type": ["integer", "null"]},
+        },
+    },
+    "LifecycleHistory": {
+        "type": "object",
+        "required": ["history"],
+        "properties": {
+            "history": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["at", "version", "action", "actor"],
+                    "properties": {
+                        "at": _STRING,
+                        "version": {"type": "integer"},
+                        "action": _STRING,
+                        "actor": _STRING,
+                        "details": {"type": "object"},
+                    },
+                },
+            }
+        },
+    },
+    "VersionCallers": {
+        "type": "object",
+        "required": ["callers"],
+        "properties": {
+            "callers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["actor_type", "actor_id", "name", "requests", "last_seen"],
+                    "properties": {
+                        "actor_type": _STRING,
+                        "actor_id": _STRING,
+                        "name": _STRING,
+                        "prefix": _NULLABLE_STRING,
+                        "requests": {"type": "integer"},
+                        "last_seen": _STRING,
+                    },
+                },
+            }
+        },
+    },
     "AliasRequest": {
         "type": "object",
         "required": ["version"],
@@ -872,6 +950,13 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("post", "/api/v1/audit/verify"): ({"application/json": "Checkpoint"}, "VerifyReport"),
     ("get", "/api/v1/models/<name>/diff"): (None, "Changelog"),
     ("post", "/api/v1/models/<name>/versions/<int:version>/verify"): (None, "VersionCheck"),
+    ("post", "/api/v1/models/<name>/versions/<int:version>/deprecate"): (
+        {"application/json": "DeprecationRequest"},
+        "Retirement",
+    ),
+    ("post", "/api/v1/models/<name>/versions/<int:version>/retire"): (None, "Retirement"),
+    ("get", "/api/v1/models/<name>/lifecycle"): (None, "LifecycleHistory"),
+    ("get", "/api/v1/models/<name>/versions/<int:version>/callers"): (None, "VersionCallers"),
     ("post", "/api/v1/audit/checkpoints"): (None, "Checkpoint"),
     ("post", "/api/v1/subjects/export"): (
         {"application/json": "SubjectExportRequest"},
@@ -1080,9 +1165,31 @@ def _parameter(converter: str, name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+# The prediction doors: a deprecated version's answers say so in these headers.
+DOORS = {
+    ("post", "/api/v1/models/<name>/predict"),
+    ("post", "/api/v1/models/<name>/invocations"),
+    ("post", "/v2/models/<name>/infer"),
+    ("post", "/v2/models/<name>/versions/<model_version>/infer"),
+}
+DEPRECATION_HEADERS = {
+    "Deprecation": {
+        "description": "the answering version is deprecated: when, as @<Unix seconds> "
+        "(RFC 9745); from its sunset on it answers 410 naming its successor",
+        "schema": {"type": "string", "pattern": "^@[0-9]+$"},
+    },
+    "Sunset": {
+        "description": "when the deprecated version stops answering, an HTTP-date (RFC 8594)",
+        "schema": {"type": "string"},
+    },
+}
+
+
 def _responses(rule: str, method: str) -> dict[str, Any]:
     answer = BODIES.get((method, rule), (None, None))[1]
     ok: dict[str, Any] = {"description": "Success"}
+    if (method, rule) in DOORS:
+        ok["headers"] = DEPRECATION_HEADERS
     if answer:
         ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{answer}"}}}
         ok["content"] |= {media: {} for media in ALSO_AS.get((method, rule), [])}

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from server.extension import services
-from server.http.doors import caller, door, door_call, json_body
+from server.http.doors import caller, deprecation_headers, door, door_call, json_body
 from server.inference.codecs import native
 
 blueprint = Blueprint("predict", __name__, url_prefix="/api/v1/models")
@@ -21,4 +21,4 @@ def predict(name: str) -> ResponseReturnValue:
     result = services().predictor.predict(
         caller, door_call("native", name), lambda served: native.decode(json_body(), explain)
     )
-    return jsonify(native.encode(result))
+    return deprecation_headers(jsonify(native.encode(result)), result)

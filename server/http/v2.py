@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from server.extension import services
-from server.http.doors import body_bytes, caller, door, door_call
+from server.http.doors import body_bytes, caller, deprecation_headers, door, door_call
 from server.inference.codecs import v2
 from server.inference.predictor import parse_selector
 from server.security.access import current_actor, public, requires
@@ -78,7 +78,7 @@ def infer(name: str, model_version: str | None = None) -> ResponseReturnValue:
     )
     if binary_from is not None:
         response.headers[v2.HEADER_LENGTH] = str(binary_from)
-    return response
+    return deprecation_headers(response, result)
 
 
 def _cofre_version() -> str:

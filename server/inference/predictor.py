@@ -49,6 +49,7 @@ from governance.registry.artifacts import ONNX
 from governance.registry.compiled import CompiledEstimator
 from governance.registry.loading import load_trusted
 from governance.registry.records import ModelVersion
+from governance.registry.retirement import Ending, ending_of, refuse_gone
 from governance.registry.service import DEFAULT_ALIAS, Registry
 from governance.rollouts import routing
 from governance.rollouts.routing import CANDIDATE, CHAMPION, Plan, Routed
@@ -115,6 +116,7 @@ class ServedVersion:
     kek_id: str
     wrapped_key: bytes
     compiled: CompiledFile | None = None  # set only for a version proven equal in ONNX
+    ending: Ending | None = None  # deprecated or retired: its sunset, reason, successor
 
     @property
     def runtime(self) -> str:
@@ -161,6 +163,7 @@ class PredictionResult:
     explanations: list[dict[str, Any]] | None = None
     runtime: str = "sklearn"  # "onnx" when ONNX Runtime answered
     routed: Routed | None = None  # during a rollout: which variant answered and why
+    ending: Ending | None = None  # a deprecated version's sunset: the doors say so
 
 
 @dataclass(frozen=True)
@@ -461,6 +464,8 @@ class Predictor:
         started: float,
         routed: Routed | None = None,
     ) -> PredictionResult:
+        # Past its sunset or retired: Gone, naming the successor, audited as a refusal.
+        refuse_gone(served.name, served.version, served.ending)
         _check_context(decoded)
         if decoded.proba_required and actor.labels_only:
             raise PermissionDenied("this API key receives labels only, not probabilities")
@@ -478,6 +483,7 @@ class Predictor:
             _explanations(self.estimator(served), served, rows) if decoded.explain else None,
             runtime,
             routed,
+            served.ending,
         )
         latency_ms = int((time.perf_counter() - started) * 1000)
         self.writer.append(_success_event(actor, call, decoded, served, rows, result, latency_ms))
@@ -614,6 +620,7 @@ def _snapshot(record: ModelVersion) -> ServedVersion:
         kek_id=record.kek_id,
         wrapped_key=record.wrapped_key,
         compiled=compiled,
+        ending=ending_of(record),
     )
 
 

@@ -15,6 +15,7 @@ MODULES = (
     "governance.subjects.reviews",
     "governance.subjects.shredding",
     "governance.subjects.erasure",
+    "governance.registry.retirement",
 )
 
 

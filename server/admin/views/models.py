@@ -6,14 +6,20 @@ Model names may hold '/', so routes take them as <path:name>.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from governance.errors import FieldError, InvalidInput
 from governance.registry.compiled import RUNTIMES
+from governance.registry.records import RegisteredModel
 from governance.registry.service import DECISION_MODES, DEFAULT_ALIAS, PublishRequest
+from server import representations as rep
 from server.admin import forms
 from server.admin.pages import admin_blueprint, render
+from server.container import Container
 from server.extension import services
 from server.http.bodies import uploaded_reference
 from server.security.access import current_actor, requires
@@ -119,8 +125,22 @@ def model(name: str) -> ResponseReturnValue:
             model=found,
             history=list(reversed(history)),
             refused=refused,
+            ending=_endings(cofre, session, found),
+            steps=list(reversed(cofre.retirements.history(session, name))),
             notice=NOTICES.get(request.args.get("done", "")),
         )
+
+
+def _endings(cofre: Container, session: Session, model: RegisteredModel) -> dict[int, Any]:
+    """Each version on its way out: its retirement facts and who still calls it."""
+    return {
+        v.version: {
+            "facts": rep.retirement_detail(v),
+            "callers": cofre.retirements.callers(session, model.name, v.version),
+        }
+        for v in model.versions
+        if v.retirement is not None
+    }
 
 
 @blueprint.get("/publish")

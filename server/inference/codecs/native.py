@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from governance.clock import isoformat
 from governance.errors import FieldError, InvalidInput, MalformedInput
+from governance.registry.retirement import Ending
 from server.inference.codecs import strict_json
 from server.inference.predictor import Decoded, PredictionResult
 from server.inference.table import Table
@@ -54,7 +56,19 @@ def encode(result: PredictionResult) -> dict[str, Any]:
         answer["explanations"] = result.explanations
     if result.routed is not None:
         answer["rollout"] = result.routed.as_dict()
+    if result.ending is not None and result.ending.deprecated_at is not None:
+        answer["deprecated"] = deprecated(result.ending)
     return answer
+
+
+def deprecated(ending: Ending) -> dict[str, Any]:
+    """The native body's word that the version answering is deprecated."""
+    return {
+        "since": isoformat(ending.deprecated_at) if ending.deprecated_at else None,
+        "sunset": isoformat(ending.sunset_at) if ending.sunset_at else None,
+        "reason": ending.reason,
+        "successor": ending.successor,
+    }
 
 
 def _flag(text: str | None, name: str) -> bool:

@@ -48,6 +48,8 @@ SEMANTIC = {
     "POST /api/v1/models/{name}/alert-rules",
     # the candidate must be another version than the champion, the plan fit its strategy
     "PUT /api/v1/models/{name}/rollout",
+    # the sunset must be a date or time in the future
+    "POST /api/v1/models/{name}/versions/{version}/deprecate",
 }
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
