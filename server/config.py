@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from governance.accounts.budgets import Budget, check_limit, check_precision, parse_rate
 from governance.errors import InvalidInput
 from governance.monitoring.rules import Rule, make_rule
 
@@ -138,6 +139,14 @@ class Settings:
     storage_schedule: str = "*/5 * * * *"
     disk_alert_free_percent: float = 10.0
     disk_alert_free_bytes: int = 1024**3
+    # Query budgets and output precision of API keys (governance/accounts/budgets.py):
+    # what a key created without its own gets: requests per second (a number, or
+    # "50/s"), rows scored per UTC day, decimals of the probabilities. Unset: no
+    # limit, full precision. Copied into each key at creation; `cofre keys limit`
+    # changes a key's own.
+    key_rate: int | None = None
+    key_rows_per_day: int | None = None
+    key_precision: int | None = None
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -217,6 +226,8 @@ def _path(value: Any, default: Path) -> Path:
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
+    if name in _KEY_BUDGET:
+        return _key_budget(name, value)
     if name in ("metrics_dir", "backup_mirror_dir", "retraining_data_dir"):
         return Path(str(value)).resolve() if value else None
     kind = type(default)
@@ -229,6 +240,23 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"setting {name!r} must be a number")
         return kind(value)
     return str(value)
+
+
+_KEY_BUDGET = ("key_rate", "key_rows_per_day", "key_precision")
+
+
+def _key_budget(name: str, value: Any) -> int | None:
+    """A default limit: unset (None, "" or "none") means none."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    try:
+        if name == "key_rate":
+            return parse_rate(value) if isinstance(value, str) else check_limit("rate", value)
+        if name == "key_rows_per_day":
+            return check_limit("rows_per_day", value)
+        return check_precision(value)
+    except InvalidInput as exc:
+        raise ConfigError(f"setting {name!r}: {exc.detail}") from None
 
 
 def _check(settings: Settings) -> None:
@@ -331,6 +359,10 @@ def default_alert_rules(settings: Settings) -> list[Rule]:
     if settings.alert_error_rate_limit > 0:
         rules.append(make_rule("error_rate", None, settings.alert_error_rate_limit))
     return rules
+
+
+def default_key_budget(settings: Settings) -> Budget:
+    return Budget(settings.key_rate, settings.key_rows_per_day, settings.key_precision)
 
 
 def mask_url(url: str) -> str:

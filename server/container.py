@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backups.retention import Policy
 from backups.service import BackupConfig, Backups
+from governance.accounts.budgets import Budgets
 from governance.accounts.logins import Logins, SessionPolicy
 from governance.accounts.revocations import Revocations
 from governance.accounts.service import Accounts
@@ -53,7 +54,7 @@ from governance.subjects.journal import ErasureJournal
 from governance.subjects.retention import Retention
 from governance.subjects.reviews import Reviews
 from governance.subjects.sealing import RowSealer
-from server.config import Settings, default_alert_rules
+from server.config import Settings, default_alert_rules, default_key_budget
 from server.errors import classify
 from server.inference.predictor import Limits, Predictor
 from server.inference.rollouts import RolloutTraffic
@@ -112,7 +113,7 @@ class Container:
 
     @cached_property
     def accounts(self) -> Accounts:
-        return Accounts(self.audit, self.revocations)
+        return Accounts(self.audit, self.revocations, default_key_budget(self.settings))
 
     @cached_property
     def revocations(self) -> Revocations:
@@ -193,7 +194,13 @@ class Container:
             alias_ttl_seconds=self.settings.alias_refresh_seconds,
         )
         return Predictor(
-            self.sessions, self.registry, self.audit_writer, limits, classify, self.rollout_traffic
+            self.sessions,
+            self.registry,
+            self.audit_writer,
+            limits,
+            classify,
+            self.rollout_traffic,
+            Budgets(self.sessions),
         )
 
     @cached_property
