@@ -92,17 +92,15 @@ def test_a_rate_of_20_per_second_holds_across_both_workers(appliance: Appliance)
     assert audited == refused_ids
 
 
-def test_the_days_rows_run_out_across_workers(appliance: Appliance) -> None:
-    _, headers = _key(appliance, rows_per_day=7)
-    assert [_post(appliance, headers)[0] for _ in range(2)] == [200, 200]
-    status, answer_headers, body = _post(appliance, headers)
-    assert status == 429 and body["type"] == "urn:cofre:problem:rows-budget-spent"
-    assert 1 <= int(answer_headers["Retry-After"]) <= 86_400
-
-
-def test_rounding_is_per_key_and_a_new_limit_reaches_cached_workers(
+def test_rows_run_out_rounding_is_per_key_and_a_new_limit_reaches_cached_workers(
     appliance: Appliance,
 ) -> None:
+    """One server for three checks: starting Gunicorn is most of a functional test's time."""
+    _, daily = _key(appliance, rows_per_day=7)
+    assert [_post(appliance, daily)[0] for _ in range(2)] == [200, 200]
+    status, answer_headers, body = _post(appliance, daily)
+    assert status == 429 and body["type"] == "urn:cofre:problem:rows-budget-spent"
+    assert 1 <= int(answer_headers["Retry-After"]) <= 86_400
     prefix, coarse = _key(appliance, precision=1)
     _, full = _key(appliance)
     for _ in range(6):  # several calls: each worker caches both keys
