@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from governance.accounts.budgets import Budget, check_limit, check_precision, parse_rate
+from governance.accounts.budgets import Budget, check_limit, check_precision, parse_limit
 from governance.errors import InvalidInput
 from governance.monitoring.rules import Rule, make_rule
 
@@ -249,12 +249,11 @@ def _key_budget(name: str, value: Any) -> int | None:
     """A default limit: unset (None, "" or "none") means none."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
         return None
+    field = name.removeprefix("key_")
     try:
-        if name == "key_rate":
-            return parse_rate(value) if isinstance(value, str) else check_limit("rate", value)
-        if name == "key_rows_per_day":
-            return check_limit("rows_per_day", value)
-        return check_precision(value)
+        if isinstance(value, str):
+            return parse_limit(field, value)
+        return check_precision(value) if field == "precision" else check_limit(field, value)
     except InvalidInput as exc:
         raise ConfigError(f"setting {name!r}: {exc.detail}") from None
 

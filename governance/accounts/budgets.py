@@ -97,18 +97,16 @@ def check_precision(value: object) -> int | None:
     return value
 
 
-def parse_rate(value: str) -> int | None:
-    """A rate as written on the command line or in config: "50/s", "50", or "none"."""
-    written = value.strip().lower()
-    if written in ("none", "unlimited"):
+def parse_limit(field: str, written: str) -> int | None:
+    """A limit as typed on the command line, a form or in config: a number (a rate may
+    read "50/s"), or "none" ("full" for precision) for no limit."""
+    text = written.strip().lower()
+    if text in ("none", "unlimited", "full"):
         return None
-    number = written.removesuffix("/s")
-    if not number.isdigit():
-        raise InvalidInput(
-            "rate must read like 50/s (requests per second), or none",
-            [FieldError("rate", "N/s or none")],
-        )
-    return check_limit("rate", int(number))
+    if field == "rate":
+        text = text.removesuffix("/s")
+    value: object = int(text) if text.isascii() and text.isdigit() else written
+    return check_precision(value) if field == "precision" else check_limit(field, value)
 
 
 def rounded(probabilities: list[list[float]], precision: int | None) -> list[list[float]]:

@@ -4,12 +4,11 @@ digits within the column's range (governance/identifiers.py), else a usage error
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-from governance.accounts.budgets import UNSET, Limit, check_limit, check_precision, parse_rate
+from governance.accounts.budgets import UNSET, Limit, parse_limit
 from governance.errors import InvalidInput
 from governance.identifiers import MAX_ID, parse_id
 
@@ -35,9 +34,9 @@ class BudgetLimit(click.ParamType):
     """A key's limit: a number (a rate may read "50/s"), or "none" to lift it. Not
     given, it stays UNSET (the configured default, or the key's current value)."""
 
-    def __init__(self, name: str, parse: Callable[[str], int | None]) -> None:
+    def __init__(self, field: str, name: str) -> None:
+        self.field = field
         self.name = name
-        self.parse = parse
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -45,21 +44,11 @@ class BudgetLimit(click.ParamType):
         if value is UNSET:
             return UNSET
         try:
-            return self.parse(str(value))
+            return parse_limit(self.field, str(value))
         except InvalidInput as exc:
             self.fail(exc.detail, param, ctx)
 
 
-def _number_or_none(check: Callable[[object], int | None]) -> Callable[[str], int | None]:
-    def parse(text: str) -> int | None:
-        written = text.strip().lower()
-        if written in ("none", "full", "unlimited"):
-            return None
-        return check(int(written) if written.isascii() and written.isdigit() else text)
-
-    return parse
-
-
-RATE = BudgetLimit("rate", parse_rate)
-ROWS_PER_DAY = BudgetLimit("rows", _number_or_none(lambda v: check_limit("rows_per_day", v)))
-PRECISION = BudgetLimit("decimals", _number_or_none(check_precision))
+RATE = BudgetLimit("rate", "rate")
+ROWS_PER_DAY = BudgetLimit("rows_per_day", "rows")
+PRECISION = BudgetLimit("precision", "decimals")

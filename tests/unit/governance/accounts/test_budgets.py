@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from governance.accounts.actor import SYSTEM, Actor
-from governance.accounts.budgets import Budget, parse_rate, rounded
+from governance.accounts.budgets import Budget, parse_limit, rounded
 from governance.accounts.records import KeyUsage
 from governance.audit.records import AuditRecord
 from governance.errors import (
@@ -174,11 +174,12 @@ def test_a_revoked_key_cannot_be_limited(cofre: Container) -> None:
 
 
 def test_rates_read_as_written_and_probabilities_round() -> None:
-    assert parse_rate("50/s") == parse_rate("50") == 50
-    assert parse_rate("none") is None
-    for bad in ("50/m", "0/s", "fast", "-1"):
+    assert parse_limit("rate", "50/s") == parse_limit("rate", " 50 ") == 50
+    assert parse_limit("rate", "none") is parse_limit("precision", "full") is None
+    assert parse_limit("precision", "0") == 0
+    for field, bad in (("rate", "50/m"), ("rate", "0/s"), ("rows_per_day", "fast"), ("rate", "-1")):
         with pytest.raises(InvalidInput):
-            parse_rate(bad)
+            parse_limit(field, bad)
     proba = [[0.123456, 0.876544]]
     assert rounded(proba, 3) == [[0.123, 0.877]]
     assert rounded(proba, None) is proba
