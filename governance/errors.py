@@ -108,3 +108,20 @@ class Gone(CofreError):
     def __init__(self, detail: str, successor: str | None = None) -> None:
         super().__init__(detail)
         self.successor = successor
+
+
+class OverBudget(CofreError):
+    """An API key has used up a budget; `retry_after` is how many seconds until the
+    window that refused it frees."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class RateLimited(OverBudget):
+    """More requests this second than the key's rate allows."""
+
+
+class RowsSpent(OverBudget):
+    """More rows today (UTC) than the key's daily budget allows."""

@@ -1,6 +1,6 @@
 """Every ORM class in one import, so metadata (Alembic, tests) sees all tables."""
 
-from governance.accounts.records import ApiKey, LoginFailure, LoginSession, User
+from governance.accounts.records import ApiKey, KeyUsage, LoginFailure, LoginSession, User
 from governance.audit.records import AuditCheckpoint, AuditDataKey, AuditHead, AuditRecord
 from governance.monitoring.records import (
     Alert,
@@ -38,6 +38,7 @@ __all__ = [
     "DecisionReview",
     "FeedbackLabel",
     "JobRun",
+    "KeyUsage",
     "LoginFailure",
     "LoginSession",
     "ModelVersion",

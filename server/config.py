@@ -17,12 +17,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from governance.accounts.budgets import Budget, check_limit, check_precision, parse_limit
 from governance.errors import InvalidInput
 from governance.monitoring.rules import Rule, make_rule
 
 PREFIX = "COFRE_"
 _LENGTH = re.compile(r"^[1-9][0-9]{0,3}[mhd]$")
-_RATE = re.compile(r"^[1-9][0-9]{0,6}/[smhd]$")
 # Variables with the prefix that are not settings: the config file's own name, and
 # the test suite's knobs.
 NOT_SETTINGS = ("COFRE_CONFIG", "COFRE_TEST_")
@@ -154,6 +154,14 @@ class Settings:
     extraction_distance: float = 2.0
     extraction_max_rows: int = 5000
     extraction_throttle_rate: str = ""
+    # Query budgets and output precision of API keys (governance/accounts/budgets.py):
+    # what a key created without its own gets: requests per second (a number, or
+    # "50/s"), rows scored per UTC day, decimals of the probabilities. Unset: no
+    # limit, full precision. Copied into each key at creation; `cofre keys limit`
+    # changes a key's own.
+    key_rate: int | None = None
+    key_rows_per_day: int | None = None
+    key_precision: int | None = None
     testing: bool = False
 
     def public_view(self) -> dict[str, Any]:
@@ -233,6 +241,8 @@ def _path(value: Any, default: Path) -> Path:
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
+    if name in _KEY_BUDGET:
+        return _key_budget(name, value)
     if name in ("metrics_dir", "backup_mirror_dir", "retraining_data_dir"):
         return Path(str(value)).resolve() if value else None
     kind = type(default)
@@ -245,6 +255,22 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"setting {name!r} must be a number")
         return kind(value)
     return str(value)
+
+
+_KEY_BUDGET = ("key_rate", "key_rows_per_day", "key_precision")
+
+
+def _key_budget(name: str, value: Any) -> int | None:
+    """A default limit: unset (None, "" or "none") means none."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    field = name.removeprefix("key_")
+    try:
+        if isinstance(value, str):
+            return parse_limit(field, value)
+        return check_precision(value) if field == "precision" else check_limit(field, value)
+    except InvalidInput as exc:
+        raise ConfigError(f"setting {name!r}: {exc.detail}") from None
 
 
 def _check(settings: Settings) -> None:
@@ -336,8 +362,16 @@ def _check_extraction(settings: Settings) -> None:
     if settings.extraction_distance < 0:
         raise ConfigError("setting 'extraction_distance' must be zero (off) or more")
     rate = settings.extraction_throttle_rate
-    if rate and not _RATE.match(rate):
-        raise ConfigError("setting 'extraction_throttle_rate' must be a rate such as 1/s or 60/m")
+    if rate and not _is_a_rate(rate):
+        raise ConfigError("setting 'extraction_throttle_rate' must be a rate such as 1/s")
+
+
+def _is_a_rate(written: str) -> bool:
+    """Whether a key's rate limit can be set to it (requests per second, as budgets count)."""
+    try:
+        return parse_limit("rate", written) is not None
+    except InvalidInput:
+        return False
 
 
 def default_alert_rules(settings: Settings) -> list[Rule]:
@@ -363,6 +397,10 @@ def default_alert_rules(settings: Settings) -> list[Rule]:
     if settings.alert_error_rate_limit > 0:
         rules.append(make_rule("error_rate", None, settings.alert_error_rate_limit))
     return rules
+
+
+def default_key_budget(settings: Settings) -> Budget:
+    return Budget(settings.key_rate, settings.key_rows_per_day, settings.key_precision)
 
 
 def mask_url(url: str) -> str:

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backups.retention import Policy
 from backups.service import BackupConfig, Backups
+from governance.accounts.actor import SYSTEM
+from governance.accounts.budgets import Budgets, parse_limit
 from governance.accounts.logins import Logins, SessionPolicy
 from governance.accounts.revocations import Revocations
 from governance.accounts.service import Accounts
@@ -55,7 +57,7 @@ from governance.subjects.journal import ErasureJournal
 from governance.subjects.retention import Retention
 from governance.subjects.reviews import Reviews
 from governance.subjects.sealing import RowSealer
-from server.config import Settings, default_alert_rules
+from server.config import Settings, default_alert_rules, default_key_budget
 from server.errors import classify
 from server.inference.predictor import Limits, Predictor
 from server.inference.rollouts import RolloutTraffic
@@ -120,7 +122,7 @@ class Container:
 
     @cached_property
     def accounts(self) -> Accounts:
-        return Accounts(self.audit, self.revocations)
+        return Accounts(self.audit, self.revocations, default_key_budget(self.settings))
 
     @cached_property
     def revocations(self) -> Revocations:
@@ -201,7 +203,13 @@ class Container:
             alias_ttl_seconds=self.settings.alias_refresh_seconds,
         )
         return Predictor(
-            self.sessions, self.registry, self.audit_writer, limits, classify, self.rollout_traffic
+            self.sessions,
+            self.registry,
+            self.audit_writer,
+            limits,
+            classify,
+            self.rollout_traffic,
+            Budgets(self.sessions),
         )
 
     @cached_property
@@ -254,8 +262,8 @@ class Container:
 
     @cached_property
     def extraction(self) -> Extraction:
-        """The sweep detector. Its throttle (None: alerts only) is wired by whoever
-        owns per-key rate limits."""
+        """The sweep detector; a suspicious key's rate is lowered through the key's own
+        budget when `extraction_throttle_rate` is set."""
         settings = self.settings
         policy = ExtractionPolicy(
             window=parse_length(settings.extraction_window),
@@ -265,7 +273,11 @@ class Container:
             max_rows=settings.extraction_max_rows,
             throttle_rate=settings.extraction_throttle_rate,
         )
-        return Extraction(self.monitoring, self.alerts, policy)
+        return Extraction(self.monitoring, self.alerts, policy, throttle=self._throttle_key)
+
+    def _throttle_key(self, session: Session, prefix: str, rate: str) -> None:
+        """Lower a key's rate limit, as the appliance (audited as `key.limited`)."""
+        self.accounts.limit_key(session, SYSTEM, prefix, rate=parse_limit("rate", rate))
 
     @property
     def monitoring_window(self) -> timedelta:

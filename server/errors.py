@@ -38,6 +38,8 @@ PROBLEMS: dict[type[domain.CofreError], tuple[int, str, str]] = {
     domain.Conflict: (409, "conflict", "Conflict with the current state"),
     domain.Gone: (410, "gone", "This model version answers no more"),
     domain.TooLarge: (413, "too-large", "Request too large"),
+    domain.RateLimited: (429, "rate-limited", "Too many requests for this API key"),
+    domain.RowsSpent: (429, "rows-budget-spent", "This API key's rows for today are used up"),
     domain.UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
     domain.InvalidInput: (422, "invalid-input", "Invalid input"),
     domain.UntrustedArtifact: (422, "untrusted-artifact", "Model file refused"),
@@ -84,6 +86,8 @@ def problem_for(exc: domain.CofreError) -> tuple[int, dict[str, Any]]:
         body["errors"] = [e.as_dict() for e in exc.errors]
     if isinstance(exc, domain.Gone):
         body["successor"] = exc.successor
+    if isinstance(exc, domain.OverBudget):
+        body["retry_after"] = exc.retry_after
     if isinstance(exc, domain.UntrustedArtifact) and exc.untrusted_types:
         body["untrusted_types"] = exc.untrusted_types
     return status, body
@@ -112,6 +116,7 @@ MLFLOW_ERROR_CODES = {
     413: "BAD_REQUEST",
     415: "BAD_REQUEST",
     422: "INVALID_PARAMETER_VALUE",
+    429: "REQUEST_LIMIT_EXCEEDED",
     503: "TEMPORARILY_UNAVAILABLE",
 }
 
@@ -150,8 +155,15 @@ def _on_domain_error(exc: domain.CofreError) -> Response:
     if status >= 500:
         log.error("request failed: %s: %s", type(exc).__name__, exc.detail)
     record_refusal(exc)
-    headers = {"WWW-Authenticate": 'Bearer realm="cofre"'} if status == 401 else None
-    return problem_response(status, body, headers)
+    return problem_response(status, body, _headers_for(exc, status))
+
+
+def _headers_for(exc: domain.CofreError, status: int) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": 'Bearer realm="cofre"'}
+    if isinstance(exc, domain.OverBudget):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 def _http_slug(exc: HTTPException) -> str:

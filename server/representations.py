@@ -236,6 +236,9 @@ def key_summary(key: ApiKey) -> dict[str, Any]:
         "role": key.role,
         "models": key.models,
         "labels_only": key.labels_only,
+        "rate": key.rate_per_second,
+        "rows_per_day": key.rows_per_day,
+        "precision": key.output_precision,
         "created_at": key.created_at.isoformat(),
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
     }

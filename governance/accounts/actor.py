@@ -17,6 +17,10 @@ class Actor:
     name: str
     models: tuple[str, ...] | None = None  # None: no restriction by model
     labels_only: bool = False
+    # An API key's budget (governance/accounts/budgets.py); None: no limit.
+    rate: int | None = None
+    rows_per_day: int | None = None
+    precision: int | None = None
 
     def may_use_model(self, model_name: str) -> bool:
         return self.models is None or model_name in self.models

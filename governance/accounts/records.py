@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base, UTCDateTime
@@ -36,6 +36,11 @@ class ApiKey(Base):
     # None means every model; otherwise the names of the models this key may use.
     models: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     labels_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Query budget and output precision (governance/accounts/budgets.py); None is
+    # unlimited, or full precision.
+    rate_per_second: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rows_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_precision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -65,3 +70,15 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     client: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class KeyUsage(Base):
+    """What a key has used of its budget in its current second ("s") or UTC day ("d"):
+    one row per key and span, counted over in place by every worker and node."""
+
+    __tablename__ = "key_usage"
+
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    span: Mapped[str] = mapped_column(String(1), primary_key=True)
+    span_start: Mapped[int] = mapped_column(BigInteger)  # epoch second, or epoch day
+    used: Mapped[int] = mapped_column(BigInteger)

@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from governance.accounts.actor import Actor
+from governance.accounts.budgets import UNLIMITED, UNSET, Budget, Limit
 from governance.accounts.records import ApiKey, User
 from governance.accounts.revocations import MAX_AGE_SECONDS, Generation, Revocations
 from governance.accounts.roles import Role, parse_role
@@ -47,6 +48,9 @@ _KEY_BY_PREFIX = select(
     ApiKey.role,
     ApiKey.models,
     ApiKey.labels_only,
+    ApiKey.rate_per_second,
+    ApiKey.rows_per_day,
+    ApiKey.output_precision,
     ApiKey.revoked_at,
 ).where(ApiKey.prefix == bindparam("prefix"))
 
@@ -74,9 +78,15 @@ def hash_secret(token: str) -> str:
 class Accounts:
     """Users and API keys; every change is an audit event in the same transaction."""
 
-    def __init__(self, audit: AuditLog, revocations: Revocations | None = None) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        revocations: Revocations | None = None,
+        default_budget: Budget = UNLIMITED,
+    ) -> None:
         self.audit = audit
         self.revocations = revocations
+        self.default_budget = default_budget  # what a key gets for a limit not given
         # token hash -> (actor, revocation generation when read, monotonic deadline)
         self._verified: dict[str, tuple[Actor, Generation, float]] = {}
 
@@ -180,7 +190,14 @@ class Accounts:
         role: str,
         models: list[str] | None = None,
         labels_only: bool = False,
+        *,
+        rate: Limit = UNSET,
+        rows_per_day: Limit = UNSET,
+        precision: Limit = UNSET,
     ) -> NewApiKey:
+        """A new key; the limits not given are the configured defaults, copied into the
+        key's row (so `keys list` shows what binds it; later defaults do not move it)."""
+        budget = self.default_budget.with_changes(rate, rows_per_day, precision)
         if not _KEY_NAME.fullmatch(name) or len(name) > 64:
             raise InvalidInput(
                 "invalid key name", [FieldError("name", "1-64 printable ASCII characters")]
@@ -195,6 +212,9 @@ class Accounts:
             role=parsed.value,
             models=sorted(set(models)) if models else None,
             labels_only=labels_only,
+            rate_per_second=budget.rate,
+            rows_per_day=budget.rows_per_day,
+            output_precision=budget.precision,
             created_by=int(actor.id) if actor.type == "user" else None,
             created_at=utcnow(),
         )
@@ -211,15 +231,16 @@ class Accounts:
                 "role": parsed.value,
                 "models": key.models,
                 "labels_only": labels_only,
-            },
+            }
+            | budget.as_dict(),
         )
         return NewApiKey(key, token)
 
     def keys(self, session: Session) -> list[ApiKey]:
         return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
 
-    def revoke_key(self, session: Session, actor: Actor, key_ref: str) -> ApiKey:
-        """Revoke by prefix or by id.
+    def key(self, session: Session, key_ref: str) -> ApiKey:
+        """A key by prefix or by id.
 
         The prefix is tried first: it is hex, so one in forty is all digits and
         would otherwise be taken for an id.
@@ -230,6 +251,48 @@ class Accounts:
             key = session.get(ApiKey, key_id)
         if key is None:
             raise NotFound(f"no API key {key_ref!r}")
+        return key
+
+    def limit_key(
+        self,
+        session: Session,
+        actor: Actor,
+        key_ref: str,
+        *,
+        rate: Limit = UNSET,
+        rows_per_day: Limit = UNSET,
+        precision: Limit = UNSET,
+    ) -> ApiKey:
+        """Change a key's budget or output precision (None lifts a limit). Every worker
+        re-reads the key before its next request, as after a revocation, so the new
+        limits bind at once; the extraction detector throttles a key through here."""
+        key = self.key(session, key_ref)
+        if key.revoked_at is not None:
+            raise Conflict(f"API key {key.prefix} is revoked")
+        before = key_budget(key)
+        after = before.with_changes(rate, rows_per_day, precision)
+        if after == before:
+            return key
+        key.rate_per_second, key.rows_per_day = after.rate, after.rows_per_day
+        key.output_precision = after.precision
+        self._event(
+            session,
+            actor,
+            "key.limited",
+            {
+                "key_id": key.id,
+                "prefix": key.prefix,
+                "from": before.as_dict(),
+                "to": after.as_dict(),
+            },
+        )
+        if self.revocations:
+            self.revocations.announce(session)
+        return key
+
+    def revoke_key(self, session: Session, actor: Actor, key_ref: str) -> ApiKey:
+        """Revoke by prefix or by id."""
+        key = self.key(session, key_ref)
         if key.revoked_at is not None:
             raise Conflict(f"API key {key.prefix} is already revoked")
         key.revoked_at = utcnow()
@@ -282,6 +345,16 @@ class KeyFacts(Protocol):
     def models(self) -> list[str] | None: ...
     @property
     def labels_only(self) -> bool: ...
+    @property
+    def rate_per_second(self) -> int | None: ...
+    @property
+    def rows_per_day(self) -> int | None: ...
+    @property
+    def output_precision(self) -> int | None: ...
+
+
+def key_budget(key: KeyFacts) -> Budget:
+    return Budget(key.rate_per_second, key.rows_per_day, key.output_precision)
 
 
 def key_actor(key: KeyFacts) -> Actor:
@@ -292,4 +365,7 @@ def key_actor(key: KeyFacts) -> Actor:
         name=f"key:{key.prefix}",
         models=tuple(key.models) if key.models is not None else None,
         labels_only=key.labels_only,
+        rate=key.rate_per_second,
+        rows_per_day=key.rows_per_day,
+        precision=key.output_precision,
     )

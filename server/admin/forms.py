@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from governance.accounts.budgets import UNSET, Limit, parse_limit
 from governance.audit.search import AuditQuery
 from governance.clock import isoformat
 from governance.errors import FieldError, InvalidInput
@@ -77,6 +78,15 @@ def model_card(values: Mapping[str, str]) -> ModelCard:
         retention_days=optional_int(values, "retention_days"),
         recipients=_text(values, "recipients"),
     )
+
+
+def key_limits(values: Mapping[str, str]) -> dict[str, Limit]:
+    """A key's limits from the form: an empty field is the default (UNSET), "none"
+    lifts the limit."""
+    return {
+        field: parse_limit(field, text) if (text := _text(values, field)) else UNSET
+        for field in ("rate", "rows_per_day", "precision")
+    }
 
 
 def required_text(values: Mapping[str, str], name: str) -> str:

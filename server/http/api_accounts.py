@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from governance.accounts.budgets import UNSET, Limit
 from governance.errors import FieldError, InvalidInput
 from governance.operations.rotation import rotate_master_key
 from server import representations as rep
@@ -71,7 +74,7 @@ def list_keys() -> ResponseReturnValue:
 @requires("key:manage")
 def create_key() -> ResponseReturnValue:
     cofre = services()
-    data = json_fields(("name", "role"), ("models", "labels_only"))
+    data = json_fields(("name", "role"), ("models", "labels_only", *LIMITS))
     models = data.get("models")
     if models is not None and not (
         isinstance(models, list) and all(isinstance(m, str) for m in models)
@@ -87,8 +90,20 @@ def create_key() -> ResponseReturnValue:
             required_text(data, "role"),
             models,
             _flag(data, "labels_only"),
+            **_limits(data),
         )
         return jsonify(rep.key_summary(created.key) | {"secret": created.secret}), 201
+
+
+@blueprint.put("/keys/<keyref:key_ref>/limits")
+@requires("key:manage")
+def limit_key(key_ref: str) -> ResponseReturnValue:
+    """Change a key's budget or output precision; a field left out stays, null lifts it."""
+    cofre = services()
+    limits = _limits(json_fields((), LIMITS))
+    with cofre.write() as session:
+        key = cofre.accounts.limit_key(session, current_actor(), key_ref, **limits)
+        return jsonify(rep.key_summary(key))
 
 
 @blueprint.delete("/keys/<keyref:key_ref>")
@@ -108,6 +123,19 @@ def rotate_master() -> ResponseReturnValue:
     with cofre.write() as session:
         result = rotate_master_key(session, cofre.keyring, cofre.audit, current_actor())
         return jsonify(old_kek=result.old_kek, new_kek=result.new_kek, rewrapped=result.rewrapped)
+
+
+LIMITS = ("rate", "rows_per_day", "precision")
+
+
+def _limits(data: dict[str, Any]) -> dict[str, Limit]:
+    """The limits the body gives (the service checks them); absent ones stay UNSET."""
+    return {name: _integral(data[name]) if name in data else UNSET for name in LIMITS}
+
+
+def _integral(value: Any) -> Any:
+    """3.0 is the integer 3, as JSON Schema (and the document) say."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _flag(data: dict[str, object], name: str) -> bool:

@@ -31,6 +31,18 @@ _SPLIT = {
         "data": {"type": "array", "items": {"type": "array"}},
     },
 }
+# A key's query budget and output precision (governance/accounts/budgets.py).
+_LIMIT = {"type": ["integer", "null"], "minimum": 1, "maximum": 2147483647}
+_KEY_LIMITS: dict[str, Any] = {
+    "rate": _LIMIT | {"description": "requests per second; null: no limit"},
+    "rows_per_day": _LIMIT | {"description": "rows scored per UTC day; null: no limit"},
+    "precision": {
+        "type": ["integer", "null"],
+        "minimum": 0,
+        "maximum": 15,
+        "description": "decimals of the probabilities returned; null: full precision",
+    },
+}
 SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object",
@@ -604,7 +616,14 @@ SCHEMAS |= {
             "role": _ROLE,
             "models": {"type": ["array", "null"], "items": _STRING},
             "labels_only": {"type": "boolean"},
-        },
+        }
+        | _KEY_LIMITS,
+    },
+    "KeyLimits": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "a field left out stays as it is; null lifts the limit",
+        "properties": _KEY_LIMITS,
     },
     "DeprecationRequest": {
         "type": "object",
@@ -945,6 +964,7 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
     ("post", "/api/v1/users"): ({"application/json": "UserRequest"}, None),
     ("put", "/api/v1/users/<username>/role"): ({"application/json": "RoleRequest"}, None),
     ("post", "/api/v1/keys"): ({"application/json": "KeyRequest"}, None),
+    ("put", "/api/v1/keys/<keyref:key_ref>/limits"): ({"application/json": "KeyLimits"}, None),
     ("post", "/api/v1/operations/retraining/plans"): ({"application/json": "PlanRequest"}, None),
     ("post", "/api/v1/audit/subjects/export"): ({"application/json": "SubjectRequest"}, None),
     ("post", "/api/v1/audit/verify"): ({"application/json": "Checkpoint"}, "VerifyReport"),
@@ -1007,6 +1027,13 @@ BODIES: dict[tuple[str, str], tuple[dict[str, Any] | None, str | None]] = {
         {"application/json": "RetrainingPlanUpdate"},
         None,
     ),
+}
+# The prediction doors: a key's query budget may refuse them with 429 and Retry-After.
+BUDGETED = {
+    ("post", "/api/v1/models/<name>/predict"),
+    ("post", "/api/v1/models/<name>/invocations"),
+    ("post", "/v2/models/<name>/infer"),
+    ("post", "/v2/models/<name>/versions/<model_version>/infer"),
 }
 # (method, rule) of operations answering 201 Created rather than 200
 # Bodies a caller may leave out.
@@ -1203,6 +1230,16 @@ def _responses(rule: str, method: str) -> dict[str, Any]:
     for status, name in OTHER_ANSWERS.get((method, rule), {}).items():
         body = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
         responses[status] = {"description": "See the body", "content": body}
+    if (method, rule) in BUDGETED:
+        responses["429"] = problem | {
+            "description": "Over the API key's budget (requests per second, rows per day)",
+            "headers": {
+                "Retry-After": {
+                    "description": "seconds until the window that refused frees",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
     return responses | {"4XX": problem, "5XX": problem}
 
 

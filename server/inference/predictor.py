@@ -33,6 +33,7 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from governance.accounts.actor import ANONYMOUS, Actor
+from governance.accounts.budgets import Budgets, rounded
 from governance.accounts.roles import allows
 from governance.audit.service import AuditEvent, PersonalRow
 from governance.audit.writer import AuditWriter
@@ -184,8 +185,10 @@ class Predictor:
         limits: Limits,
         classify: Classifier,
         traffic: RolloutTraffic | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.sessions = sessions
+        self.budgets = budgets
         self.registry = registry
         self.writer = writer
         self.limits = limits
@@ -293,7 +296,9 @@ class Predictor:
             if plan is not None:
                 return self._route(actor, call, plan, decode, started, turn)
             served = self.served_version(actor, call.model, alias, version)
-            return self._answer(actor, call, served, decode(served), started)
+            decoded = decode(served)
+            self._charge(actor, decoded)
+            return self._answer(actor, call, served, decoded, started)
         except Exception as exc:
             if turn.plan is not None and turn.routed is not None:
                 self._tally(turn.plan, turn.routed, started, error=True)
@@ -317,6 +322,7 @@ class Predictor:
         champion = turn.served = self.served_version(actor, call.model, version=plan.champion)
         decoded = decode(champion)
         _check_context(decoded)
+        self._charge(actor, decoded)
         pseudonyms = [
             self.writer.audit.pseudonym(s) if s else None for s in decoded.subject_ids or []
         ]
@@ -368,6 +374,13 @@ class Predictor:
         self._tally(plan, turn.routed, started)
         self._shadow(actor, call, plan, champion, CHAMPION, own, result)
         return result
+
+    def _charge(self, actor: Actor, decoded: Decoded) -> None:
+        """Count the call against its key's budget once its rows are known, before any
+        is scored (once per call: a candidate's fallback is not a second call)."""
+        rows = len(decoded.table.rows)
+        if self.budgets is not None and rows <= self.limits.max_rows:  # else refused unscored
+            self.budgets.charge(actor, rows)
 
     def _warm(self, plan: Plan, candidate: ServedVersion) -> bool:
         """Blue-green: True once this worker holds the candidate loaded; until then the
@@ -471,6 +484,8 @@ class Predictor:
             raise PermissionDenied("this API key receives labels only, not probabilities")
         with_proba = served.has_proba and decoded.want_proba and not actor.labels_only
         runtime, (labels, proba), rows = self._run(served, decoded.table, with_proba)
+        if proba is not None:  # rounded before the record: it says what the client got
+            proba = rounded(proba, actor.precision)
         result = PredictionResult(
             call.request_id,
             served.name,

@@ -82,6 +82,7 @@ def create_key() -> ResponseReturnValue:
             forms.required_text(request.form, "role"),
             models or None,
             request.form.get("labels_only") == "on",
+            **forms.key_limits(request.form),
         )
         found = cofre.accounts.keys(session)
     # Rendered, not redirected: the secret exists only in this response (no-store).

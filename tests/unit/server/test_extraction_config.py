@@ -8,9 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from governance.accounts.actor import SYSTEM
+from governance.audit.records import AuditRecord
 from server import create_app
 from server.config import ConfigError, load_settings
+from server.container import Container
 from tests.conftest import services_of
 
 
@@ -26,7 +30,19 @@ def test_the_defaults_alert_only_and_the_container_builds_the_policy(tmp_path: P
     app = create_app({"home": str(tmp_path / "h"), "extraction_window": "30m"})
     detector = services_of(app).extraction
     assert detector.policy.window == timedelta(minutes=30) and detector.policy.min_rows == 50
-    assert detector.throttle is None  # wired by whoever owns the per-key rate limits
+
+
+def test_the_throttle_lowers_the_keys_own_rate_audited(cofre: Container) -> None:
+    services = cofre
+    with services.write() as session:
+        made = services.accounts.create_key(session, SYSTEM, "sweeper", "predictor")
+    with services.write() as session:
+        services.extraction.throttle(session, made.key.prefix, "2/s")
+    with services.read() as session:
+        key = services.accounts.key(session, made.key.prefix)
+        assert key.rate_per_second == 2
+        limited = session.scalars(select(AuditRecord).where(AuditRecord.kind == "key.limited"))
+        assert [(r.details or {})["prefix"] for r in limited] == [made.key.prefix]
 
 
 @pytest.mark.parametrize(
