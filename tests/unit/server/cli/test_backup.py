@@ -88,6 +88,7 @@ def test_jobs_run_records_and_lists(runner: CliRunner) -> None:
         "monitoring": None,
         "alert-retraining": None,
         "storage": None,
+        "extraction": None,
     }
     assert runner.invoke(cli, ["jobs", "run", "nonsense"]).exit_code == 1
 
