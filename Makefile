@@ -17,8 +17,10 @@ $(BIN)/python:
 venv: $(BIN)/python
 	$(PIP) install --quiet -c constraints.txt -r requirements-dev.txt
 
+# The build's chatter goes to a log, shown only when the build fails.
 wheel: venv
-	rm -rf dist && $(BIN)/python -m build --wheel --no-isolation --outdir dist . >/dev/null
+	rm -rf dist && $(BIN)/python -m build --wheel --no-isolation --outdir dist . \
+		>$(VENV)/wheel-build.log 2>&1 || { cat $(VENV)/wheel-build.log; exit 1; }
 
 install: wheel
 	$(PIP) install --quiet --force-reinstall --no-deps dist/cofre-*.whl
