@@ -17,6 +17,7 @@ directory (and backups never contain it).
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -68,16 +69,19 @@ class KeyRing:
         from governance.crypto.signing import generate_signing_key  # avoids a cycle
 
         created: list[str] = []
+        missing = [name for name in NAMED_SECRETS if not (self.key_dir / name).exists()]
+        needs_kek = not (self.key_dir / "kek.current").exists()
+        if not missing and not needs_kek:
+            _tighten_if_writable(self.key_dir)
+            return created
         self.key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.key_dir, 0o700)
-        if not (self.key_dir / "kek.current").exists():
+        if needs_kek:
             created.append(self._write_new_kek())
-        for name in NAMED_SECRETS:
-            path = self.key_dir / name
-            if not path.exists():
-                material = generate_signing_key() if name == "audit-signing.key" else None
-                _write_secret(path, material or secrets.token_bytes(KEY_BYTES))
-                created.append(name)
+        for name in missing:
+            material = generate_signing_key() if name == "audit-signing.key" else None
+            _write_secret(self.key_dir / name, material or secrets.token_bytes(KEY_BYTES))
+            created.append(name)
         return created
 
     def rotate_master(self) -> tuple[str, str]:
@@ -153,6 +157,18 @@ class KeyRing:
 
 def _aad(context: str) -> bytes:
     return _WRAP_LABEL + context.encode()
+
+
+def _tighten_if_writable(key_dir: Path) -> None:
+    """Make a complete key directory 0700 where it can be changed; one mounted
+    read-only (a container's secret) is left as it is, so `cofre init` still passes."""
+    if stat.S_IMODE(key_dir.stat().st_mode) == 0o700:
+        return
+    try:
+        os.chmod(key_dir, 0o700)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EPERM):
+            raise
 
 
 def _write_secret(path: Path, material: bytes) -> None:

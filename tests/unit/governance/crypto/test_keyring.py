@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,19 @@ def test_envelopes_bind_their_associated_data() -> None:
         open_sealed(key, sealed, b"model a v2", "thing")
     with pytest.raises(IntegrityError, match="not a cofre envelope"):
         open_sealed(key, b"garbage", b"model a v1", "thing")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a read-only bind mount needs root")
+def test_ensure_passes_on_a_complete_key_directory_mounted_read_only(
+    ring: KeyRing, tmp_path: Path
+) -> None:
+    """A container gets its keys as a read-only mount and still runs `cofre init`."""
+    os.chmod(ring.key_dir, 0o755)  # noqa: S103 - as a secret volume may show it
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    subprocess.run(["mount", "--bind", str(ring.key_dir), str(mounted)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(mounted)], check=True)
+        assert KeyRing(mounted).ensure() == []
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)
