@@ -20,6 +20,7 @@ from typing import Any
 from governance.accounts.budgets import Budget, check_limit, check_precision, parse_limit
 from governance.errors import InvalidInput
 from governance.monitoring.rules import Rule, make_rule
+from server.proxy import parse_addresses
 
 PREFIX = "COFRE_"
 _LENGTH = re.compile(r"^[1-9][0-9]{0,3}[mhd]$")
@@ -296,6 +297,10 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"setting {name!r} must be at least 1")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level must be DEBUG, INFO, WARNING or ERROR")
+    try:
+        parse_addresses(settings.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"setting 'trusted_proxies': {exc}") from None
     _check_operations(settings)
 
 
