@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip
 export COFRE_HOME ?= $(CURDIR)/var
 
-.PHONY: demo test venv wheel install lint system-deps clean
+.PHONY: demo test venv wheel wheelhouse install lint system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ venv: $(BIN)/python
 wheel: venv
 	rm -rf dist && $(BIN)/python -m build --wheel --no-isolation --outdir dist . \
 		>$(VENV)/wheel-build.log 2>&1 || { cat $(VENV)/wheel-build.log; exit 1; }
+
+# cofre's wheel and every dependency pinned by constraints.txt, for hosts without
+# PyPI: the Ansible role's `cofre_wheelhouse` and the container image's build context.
+wheelhouse: wheel
+	rm -rf dist/wheelhouse && mkdir -p dist/wheelhouse && cp dist/cofre-*.whl dist/wheelhouse/
+	$(PIP) download --quiet --only-binary=:all: -c constraints.txt -d dist/wheelhouse dist/wheelhouse/cofre-*.whl
 
 install: wheel
 	$(PIP) install --quiet --force-reinstall --no-deps dist/cofre-*.whl

@@ -10,6 +10,8 @@ packages+=(chromium)
 # tests/ansible: a Debian root for the playbook (debootstrap), its network namespace
 # (iproute2), the SSH connection into it, and requests through its nginx (curl).
 packages+=(debootstrap iproute2 openssh-client curl)
+# tests/container: build and run the image (podman with runc: crun needs cgroup v2).
+packages+=(podman runc)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

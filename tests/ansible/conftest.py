@@ -9,23 +9,19 @@ Gunicorn of the target bind the namespace's loopback, so nothing collides with
 servers of the machine itself, and every process of the target is found (and
 stopped at teardown) by its namespace.
 
-The root is cached as a tarball under /var/cache/cofre-test (COFRE_TEST_CACHE): a
-minimal Debian with python3, systemd, sudo and sshd, plus the .deb files of the
-roles' packages already downloaded, so the playbook installs them with no network.
-A wheelhouse of cofre's dependencies (pinned by constraints.txt) is cached there
-too. Both are built once; later runs only unpack them.
+The root is a cached tarball (tests/support/builds.py): a minimal Debian with
+python3, systemd, sudo and sshd, plus the .deb files of the roles' packages already
+downloaded, so the playbook installs them with no network. The wheelhouse of cofre's
+dependencies (pinned by constraints.txt) is cached beside it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,10 +30,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.builds import REPO, debian_root, run, wheelhouse
+
 ANSIBLE_DIR = REPO / "ansible"
-CACHE = Path(os.environ.get("COFRE_TEST_CACHE", "/var/cache/cofre-test"))
-SUITE = "bookworm"
 # What a freshly installed server has; the roles install the rest.
 BASE_PACKAGES = ["python3", "systemd", "sudo", "openssh-server", "ca-certificates"]
 ROLES = ("cofre", "cofre_postgresql", "cofre_nginx")
@@ -61,15 +56,6 @@ def require_target_support() -> None:
         pytest.skip(problem)
 
 
-def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run a command, failing with its output when it fails."""
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
-    if result.returncode != 0:
-        output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        raise AssertionError(f"{argv[:6]} exited {result.returncode}\n{output}")
-    return result
-
-
 def role_packages() -> list[str]:
     """The Debian packages the roles install, read from their defaults."""
     packages: set[str] = set()
@@ -80,121 +66,9 @@ def role_packages() -> list[str]:
 
 
 def rootfs_tarball() -> Path:
-    """The cached root (built once per package list)."""
-    packages = role_packages()
-    key = hashlib.sha256(" ".join([SUITE, *BASE_PACKAGES, "|", *packages]).encode()).hexdigest()
-    tarball = CACHE / f"rootfs-{SUITE}-{key[:12]}.tar"
-    if tarball.exists():
-        return tarball
-    CACHE.mkdir(parents=True, exist_ok=True)
-    build = CACHE / f"build-{os.getpid()}"
-    shutil.rmtree(build, ignore_errors=True)
-    try:
-        run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(BASE_PACKAGES)}",
-                SUITE,
-                str(build),
-            ]
-        )
-        # Like any image: packages do not start daemons while they install.
-        policy = build / "usr/sbin/policy-rc.d"
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-        shutil.copy("/etc/resolv.conf", build / "etc/resolv.conf")
-        run(["chroot", str(build), "apt-get", "update", "-qq"])
-        # With recommends, as the playbook's apt tasks install them.
-        run(["chroot", str(build), "apt-get", "install", "-y", "-qq", "--download-only", *packages])
-        (build / "etc/resolv.conf").unlink()
-        partial = tarball.with_suffix(".partial")
-        run(["tar", "-C", str(build), "-cf", str(partial), "."])
-        partial.rename(tarball)
-        _prune(tarball)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
-    return tarball
-
-
-def wheelhouse(into: Path, version: str | None = None, extra: dict[str, str] | None = None) -> Path:
-    """cofre's wheel built from this tree, beside cached wheels of its dependencies.
-
-    `version` replaces the project's version and `extra` adds files (path: text) to
-    the copy that is built: an upgrade is a newer wheel, maybe with a migration.
-    """
-    into.mkdir(parents=True)
-    source = into.parent / "source"
-    shutil.copytree(
-        REPO,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".git", ".venv", "var", "dist", "build", "*.egg-info", "__pycache__", "tests", "bench"
-        ),
-    )
-    if version:
-        pyproject = source / "pyproject.toml"
-        text = pyproject.read_text()
-        pyproject.write_text(
-            re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', text, count=1)
-        )
-    for path, text in (extra or {}).items():
-        (source / path).write_text(text)
-    python = sys.executable
-    run(
-        [
-            python,
-            "-m",
-            "build",
-            "--wheel",
-            "--no-isolation",
-            "--skip-dependency-check",
-            "--outdir",
-            str(into),
-            str(source),
-        ]
-    )
-    wheel = next(into.glob("cofre-*.whl"))
-    constraints = REPO / "constraints.txt"
-    key = hashlib.sha256(
-        constraints.read_bytes() + (REPO / "pyproject.toml").read_bytes()
-    ).hexdigest()
-    deps = CACHE / f"wheels-{key[:12]}"
-    if not deps.exists():
-        partial = deps.with_suffix(".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        run(
-            [
-                python,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--only-binary=:all:",
-                "-c",
-                str(constraints),
-                "-d",
-                str(partial),
-                str(wheel),
-            ]
-        )
-        (partial / wheel.name).unlink()
-        partial.rename(deps)
-        _prune(deps)
-    for dependency in deps.glob("*.whl"):
-        os.link(dependency, into / dependency.name)
-    return into
-
-
-def _prune(keep: Path) -> None:
-    """Drop older cache entries of the same kind (the lock or package list moved on)."""
-    kind = keep.name.rsplit("-", 1)[0]
-    for old in keep.parent.glob(f"{kind}-*"):
-        if old != keep and not old.name.endswith(".partial"):
-            if old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink(missing_ok=True)
+    """The cached root of an ansible target: a minimal Debian with sshd and sudo, and
+    the roles' packages downloaded (not installed) so the playbook needs no network."""
+    return debian_root("rootfs", BASE_PACKAGES, download=role_packages())
 
 
 @dataclass
