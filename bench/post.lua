@@ -12,6 +12,15 @@ if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end
 
+-- A pause (ms) before each connection's next request, for a load below capacity
+-- (bench/soak.py); without it wrk sends as fast as answers come back.
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause and pause > 0 then
+  function delay()
+    return pause
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

@@ -493,9 +493,19 @@ def check_answers(target: Target, scenario: Scenario, work: Workload, deadline_s
 
 
 # -- measuring ------------------------------------------------------------------------
-def wrk(target: Target, scenario: Scenario, body: Path, concurrency: int, seconds: int) -> dict:
+def wrk(
+    target: Target,
+    scenario: Scenario,
+    body: Path,
+    concurrency: int,
+    seconds: int,
+    delay_ms: int = 0,
+) -> dict:
+    """One wrk run; `delay_ms` pauses each connection between its requests."""
     argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     env = dict(os.environ, BENCH_BODY=str(body), BENCH_TOKEN=target.token)
+    if delay_ms:
+        env["BENCH_DELAY_MS"] = str(delay_ms)
     done = subprocess.run(
         [*argv, "-s", str(BENCH / "post.lua"), target.url(scenario)],
         env=env,

@@ -64,9 +64,9 @@ def debian_root(kind: str, include: Sequence[str], download: Sequence[str] = ())
                 ]
             )
             (build / "etc/resolv.conf").unlink()
-        partial = tarball.with_suffix(".partial")
+        partial = _partial(tarball)
         run(["tar", "-C", str(build), "-cf", str(partial), "."])
-        partial.rename(tarball)
+        partial.rename(tarball)  # a file: replaces one another process finished first
         _prune(tarball)
     finally:
         shutil.rmtree(build, ignore_errors=True)
@@ -117,7 +117,7 @@ def wheelhouse(into: Path, version: str | None = None, extra: dict[str, str] | N
     ).hexdigest()
     deps = CACHE / f"wheels-{key[:12]}"
     if not deps.exists():
-        partial = deps.with_suffix(".partial")
+        partial = _partial(deps)
         shutil.rmtree(partial, ignore_errors=True)
         run(
             [
@@ -135,18 +135,27 @@ def wheelhouse(into: Path, version: str | None = None, extra: dict[str, str] | N
             ]
         )
         (partial / wheel.name).unlink()
-        partial.rename(deps)
+        try:
+            partial.rename(deps)
+        except OSError:  # another process's download got there first: use that one
+            shutil.rmtree(partial, ignore_errors=True)
         _prune(deps)
     for dependency in deps.glob("*.whl"):
         os.link(dependency, into / dependency.name)
     return into
 
 
+def _partial(final: Path) -> Path:
+    """Where one process builds `final` before renaming it into place: its own name,
+    so that test processes running side by side never write into each other's."""
+    return final.with_name(f"{final.name}.partial-{os.getpid()}")
+
+
 def _prune(keep: Path) -> None:
     """Drop older cache entries of the same kind (the lock or package list moved on)."""
     kind = keep.name.rsplit("-", 1)[0]
     for old in keep.parent.glob(f"{kind}-*"):
-        if old != keep and not old.name.endswith(".partial"):
+        if old != keep and ".partial" not in old.name:
             if old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
             else:
