@@ -71,9 +71,10 @@ def _predict(url: str, secret: str, rows: list[dict[str, float]]) -> dict[str, A
         return body
 
 
+# Both databases in one run: staging on PostgreSQL, production on SQLite (twenty
+# command starts and two servers make a run cost a minute and a half).
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_staging_to_production(tmp_path: Path, database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        database_url = f"sqlite:///{tmp_path / 'staging' / 'home' / 'cofre.db'}"
     staging, staging_key = _appliance(tmp_path / "staging", database_url)
     # Production on its own SQLite database: two appliances share nothing but the file.
     production_db = f"sqlite:///{tmp_path / 'production' / 'home' / 'cofre.db'}"

@@ -58,8 +58,26 @@ def served(
             wait_until_ready(url, server, log_path, ready=ready)
             yield url
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop(server, log_path)
+
+
+# Gunicorn gives workers graceful_timeout (30 s, server/gunicorn_conf.py) to finish
+# before it kills them; a wait of exactly that raced it on a loaded machine.
+STOP_SECONDS = 60
+
+
+def stop(server: subprocess.Popen[bytes], log_path: Path) -> None:
+    """SIGTERM and wait for the master; one that outlives its own graceful timeout
+    is killed (never left running into the next test) and named with its log."""
+    server.terminate()
+    try:
+        server.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired as late:
+        server.kill()
+        server.wait(timeout=30)
+        tail = log_path.read_text(errors="replace")[-2000:]
+        message = f"cofre serve did not stop {STOP_SECONDS} s after SIGTERM: {tail}"
+        raise AssertionError(message) from late
 
 
 def wait_until_ready(

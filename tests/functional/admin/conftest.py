@@ -27,7 +27,7 @@ from server.container import Container
 from server.setup import initialise
 from tests.conftest import services_of
 from tests.support import monitoring
-from tests.support.gunicorn import cofre_env, free_port, wait_until_ready
+from tests.support.gunicorn import cofre_env, free_port, stop, wait_until_ready
 from tests.support.models import CARD, iris_classifier, iris_classifier_v2
 from tests.support.scoring import score
 
@@ -161,8 +161,7 @@ def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
         wait_until_ready(seeded.url, server, log_path, seconds=30)
         yield seeded
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server, log_path)
         log.close()
         container.close()
 

@@ -49,7 +49,9 @@ def test_a_broken_chain_is_not_signed(
         cofre.checkpoints.sign_verified()
     result = runner.invoke(cli, ["audit", "checkpoint"])
     assert result.exit_code != 0 and f"does not verify at record {seq}" in result.output
-    job = runner.invoke(cli, ["jobs", "run", "audit-checkpoint"])
+    # A job's failures are retried; not 30 s apart here (the default delay).
+    retry_soon = {"COFRE_JOB_RETRY_DELAY_SECONDS": "0.05"}
+    job = runner.invoke(cli, ["jobs", "run", "audit-checkpoint"], env=retry_soon)
     assert job.exit_code != 0
     ready = readyz(client, cofre).json["checks"]["audit_chain"]
     assert not ready["ok"] and ready["advisory"] and "did not verify" in ready["detail"]
