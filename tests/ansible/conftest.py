@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.builds import REPO, debian_root, run, wheelhouse
+from tests.support.builds import REPO, debian_root, require_root_and_tools, run, wheelhouse
 
 ANSIBLE_DIR = REPO / "ansible"
 # What a freshly installed server has; the roles install the rest.
@@ -42,18 +42,7 @@ TOOLS = ("debootstrap", "ip", "ssh", "ssh-keygen", "curl", "chroot", "tar")
 
 
 def require_target_support() -> None:
-    """Skip (fail under CI) when this machine cannot host the target."""
-    problem = None
-    if os.geteuid() != 0:
-        problem = "needs root (chroot, network namespaces)"
-    else:
-        missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-        if missing:
-            problem = f"missing tools {missing}: run scripts/system-deps.sh"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"the Ansible deployment test {problem}")
-        pytest.skip(problem)
+    require_root_and_tools("the Ansible deployment test", "chroot, network namespaces", TOOLS)
 
 
 def role_packages() -> list[str]:

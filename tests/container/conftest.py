@@ -12,7 +12,6 @@ Containerfile is given, since the registries of images are out of reach here.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.builds import REPO, debian_root, run, wheelhouse
+from tests.support.builds import REPO, debian_root, require_root_and_tools, run, wheelhouse
 
 CONTAINERS_CONF = """\
 [containers]
@@ -60,21 +59,11 @@ class Podman:
         return subprocess.run(self.argv(*args), env=env, capture_output=True, text=True)
 
 
+TOOLS = ("podman", "runc", "debootstrap", "ip")
+
+
 def require_podman() -> None:
-    """Skip (fail under CI) when this machine cannot build and run an image."""
-    problem = None
-    if os.geteuid() != 0:
-        problem = "needs root (podman's store, network namespaces)"
-    else:
-        missing = [
-            tool for tool in ("podman", "runc", "debootstrap", "ip") if not shutil.which(tool)
-        ]
-        if missing:
-            problem = f"missing tools {missing}: run scripts/system-deps.sh"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"the container test {problem}")
-        pytest.skip(problem)
+    require_root_and_tools("the container test", "podman's store, network namespaces", TOOLS)
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,28 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("COFRE_TEST_CACHE", "/var/cache/cofre-test"))
 SUITE = "bookworm"
+
+
+def require_root_and_tools(test: str, why_root: str, tools: Sequence[str]) -> None:
+    """Skip `test` when this machine cannot run it (not root, a tool missing); under
+    CI (CI=true) that is a failure instead, so a deployment test never silently
+    stops running."""
+    problem = None
+    if os.geteuid() != 0:
+        problem = f"needs root ({why_root})"
+    else:
+        missing = [tool for tool in tools if shutil.which(tool) is None]
+        if missing:
+            problem = f"missing tools {missing}: run scripts/system-deps.sh"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"{test} {problem}")
+        pytest.skip(problem)
 
 
 def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
