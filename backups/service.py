@@ -1,7 +1,8 @@
 """Backup use cases: run, verify, restore, drill, prune; each one an audit event.
 
 A backup is the database snapshot, the encrypted artifacts as they are on disk
-(their data keys stay wrapped in the database), the signed audit checkpoints
+(their data keys stay wrapped in the database; with artifact_store = "database"
+the artifacts are rows of the snapshot itself), the signed audit checkpoints
 and a manifest, streamed into one encrypted archive. Key files are never read
 into it: KEKs and every other secret stay in the key directory, which a restored
 appliance is configured to use; so the audit MAC key travels as the other keys do,
@@ -47,7 +48,7 @@ from governance.db import make_engine, make_session_factory, read_session, write
 from governance.errors import CofreError, Conflict, IntegrityError, NotFound
 from governance.migrations import current_revision
 from governance.operations.transactions import Transactions
-from governance.registry.artifacts import ArtifactStore
+from governance.registry.artifacts import ArtifactFiles, ArtifactStore, ArtifactTable
 from governance.registry.records import ModelVersion
 from governance.registry.retirement import is_shredded
 from governance.registry.service import Registry
@@ -73,6 +74,7 @@ class DrillFailed(CofreError):
 class BackupConfig:
     database_url: str
     artifact_dir: Path
+    artifact_store: str  # "files" (archived from artifact_dir) or "database" (in the snapshot)
     backup_dir: Path
     mirror_dir: Path | None
     policy: Policy
@@ -186,7 +188,7 @@ class Backups:
             manifest.members.append(_add_file(tar, copy.member, copy.path, progress))
             # Files already exist before their version is committed, so every version
             # in the snapshot finds its (immutable) artifact here.
-            for path in sorted(self.config.artifact_dir.glob("*.cofre")):
+            for path in self._artifact_files():
                 member = _add_file(tar, f"artifacts/{path.name}", path, progress)
                 manifest.members.append(member)
             checkpoints = _json_bytes(copy.checkpoints)
@@ -212,11 +214,17 @@ class Backups:
     def estimate_bytes(self) -> int:
         """Roughly what a backup will archive (the database file, or 0 for PostgreSQL,
         plus the artifacts): the length of a progress bar."""
-        total = sum(p.stat().st_size for p in self.config.artifact_dir.glob("*.cofre"))
+        total = sum(p.stat().st_size for p in self._artifact_files())
         if snapshot.dialect_of(self.config.database_url) == "sqlite":
             database = snapshot.sqlite_path(self.config.database_url)
             total += database.stat().st_size if database.exists() else 0
         return total
+
+    def _artifact_files(self) -> list[Path]:
+        if self.config.artifact_store == "database":
+            return []  # rows of the database snapshot
+        directory = self.config.artifact_dir
+        return [directory / name for name in ArtifactFiles(directory).names()]
 
     # -- listing ------------------------------------------------------------------------
     def entries(self) -> list[BackupEntry]:
@@ -299,9 +307,10 @@ class Backups:
             (work / "artifacts").rename(home / "artifacts")
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        _write_config(home, url, self.keyring.key_dir)
+        store = _restored_store(manifest)
+        _write_config(home, url, self.keyring.key_dir, store)
         reapplied = self._reapply_erasures(url)
-        loaded = self._prove(url, home / "artifacts", manifest)
+        loaded = self._prove(url, home / "artifacts", store, manifest)
         details = {"id": backup_id, "erasures_reapplied": reapplied} | _head(manifest)
         self._append_to(url, AuditEvent(kind="backup.restored", actor=actor, details=details))
         return RestoreReport(
@@ -327,7 +336,7 @@ class Backups:
         finally:
             engine.dispose()
 
-    def _prove(self, url: str, artifact_dir: Path, manifest: Manifest) -> int:
+    def _prove(self, url: str, artifact_dir: Path, store: str, manifest: Manifest) -> int:
         """The restored appliance works: schema as backed up, models (and their compiled
         forms) load, chain verifies."""
         engine = make_engine(url)
@@ -338,7 +347,8 @@ class Backups:
                     f"restored schema is {revision}, the backup says {manifest.schema_revision}"
                 )
             audit = AuditLog(self.keyring)
-            registry = Registry(ArtifactStore(artifact_dir, self.keyring), audit)
+            place = ArtifactTable(engine) if store == "database" else ArtifactFiles(artifact_dir)
+            registry = Registry(ArtifactStore(place, self.keyring), audit)
             with read_session(make_session_factory(engine)) as session:
                 # A retired version whose key was shredded can never load: not counted.
                 versions = [v for v in session.scalars(select(ModelVersion)) if not is_shredded(v)]
@@ -564,7 +574,14 @@ def _empty_home(into: Path) -> Path:
     return home
 
 
-def _write_config(home: Path, url: str, key_dir: Path) -> None:
+def _restored_store(manifest: Manifest) -> str:
+    """Where the restored appliance finds its artifacts: the files the archive holds,
+    or (a PostgreSQL backup holding none) the snapshot's own artifact rows."""
+    has_files = any(m.name.startswith("artifacts/") for m in manifest.members)
+    return "database" if manifest.dialect == "postgresql" and not has_files else "files"
+
+
+def _write_config(home: Path, url: str, key_dir: Path, artifact_store: str) -> None:
     """A config file for the restored appliance: COFRE_CONFIG=<home>/cofre.toml."""
     lines = [
         "# Written by `cofre backup restore`; start the restored appliance with",
@@ -572,6 +589,7 @@ def _write_config(home: Path, url: str, key_dir: Path) -> None:
         f'home = "{home}"',
         f'database_url = "{url}"',
         f'key_dir = "{key_dir}"',
+        f'artifact_store = "{artifact_store}"',
     ]
     path = home / "cofre.toml"
     path.write_text("\n".join(lines) + "\n")

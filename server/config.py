@@ -42,6 +42,10 @@ class Settings:
     key_dir: Path
     artifact_dir: Path
     backup_dir: Path
+    # Where the encrypted artifacts live: "files" (under artifact_dir) or "database"
+    # (PostgreSQL only: application hosts then share nothing but the database).
+    # Unset, it is "database" on PostgreSQL and "files" on SQLite.
+    artifact_store: str = "files"
     max_body_bytes: int = 1024 * 1024
     max_rows: int = 1000
     max_artifact_bytes: int = 256 * 1024 * 1024
@@ -175,7 +179,7 @@ class Settings:
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
 
 
-_DERIVED = ("home", "database_url", "key_dir", "artifact_dir", "backup_dir")
+_DERIVED = ("home", "database_url", "key_dir", "artifact_dir", "backup_dir", "artifact_store")
 
 
 def load_settings(
@@ -229,12 +233,27 @@ def _validate(raw: dict[str, Any]) -> Settings:
         "artifact_dir": _path(raw.get("artifact_dir"), home / "artifacts"),
         "backup_dir": _path(raw.get("backup_dir"), home / "backups"),
     }
+    values["artifact_store"] = _artifact_store(raw.get("artifact_store"), values["database_url"])
     for name, value in raw.items():
         if name not in _DERIVED:
             values[name] = _coerce(name, value, known[name].default)
     settings = Settings(**values)
     _check(settings)
     return settings
+
+
+ARTIFACT_STORES = ("files", "database")
+
+
+def _artifact_store(value: Any, database_url: str) -> str:
+    on_postgres = database_url.startswith("postgresql")
+    if value in (None, "", "auto"):
+        return "database" if on_postgres else "files"
+    if value not in ARTIFACT_STORES:
+        raise ConfigError("setting 'artifact_store' must be files or database")
+    if value == "database" and not on_postgres:
+        raise ConfigError("artifact_store = database needs PostgreSQL; on SQLite use files")
+    return str(value)
 
 
 def _path(value: Any, default: Path) -> Path:

@@ -42,7 +42,12 @@ from governance.operations.storage import Storage, StoragePolicy
 from governance.provenance.bundles import Bundles
 from governance.provenance.service import Provenance
 from governance.provenance.signers import Signers
-from governance.registry.artifacts import ArtifactStore
+from governance.registry.artifacts import (
+    ArtifactFiles,
+    ArtifactPlace,
+    ArtifactStore,
+    ArtifactTable,
+)
 from governance.registry.retirement import Retirements
 from governance.registry.service import Registry
 from governance.retraining.service import Retraining
@@ -92,9 +97,16 @@ class Container:
         return Disclosures(self.audit)
 
     @cached_property
+    def artifact_place(self) -> ArtifactPlace:
+        """Files under artifact_dir, or rows of the database (artifact_store)."""
+        if self.settings.artifact_store == "database":
+            return ArtifactTable(self.engine)
+        return ArtifactFiles(self.settings.artifact_dir)
+
+    @cached_property
     def registry(self) -> Registry:
         return Registry(
-            ArtifactStore(self.settings.artifact_dir, self.keyring),
+            ArtifactStore(self.artifact_place, self.keyring),
             self.audit,
             default_retention_days=self.settings.retention_days,
             provenance=self.provenance,
@@ -139,6 +151,7 @@ class Container:
         config = BackupConfig(
             database_url=settings.database_url,
             artifact_dir=settings.artifact_dir,
+            artifact_store=settings.artifact_store,
             backup_dir=settings.backup_dir,
             mirror_dir=settings.backup_mirror_dir,
             policy=Policy(
@@ -168,11 +181,10 @@ class Container:
     def storage(self) -> Storage:
         """Free space of every directory the appliance writes, and the database size."""
         settings = self.settings
-        directories = {
-            "home": settings.home,
-            "artifacts": settings.artifact_dir,
-            "backups": settings.backup_dir,
-        }
+        directories = {"home": settings.home}
+        if settings.artifact_store == "files":  # else they count in the database's size
+            directories["artifacts"] = settings.artifact_dir
+        directories["backups"] = settings.backup_dir
         if settings.backup_mirror_dir is not None:
             directories["backup_mirror"] = settings.backup_mirror_dir
         policy = StoragePolicy(settings.disk_alert_free_percent, settings.disk_alert_free_bytes)

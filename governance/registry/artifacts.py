@@ -3,8 +3,16 @@
 The associated data binds model name, version and plaintext SHA-256 (and, for a
 version's compiled ONNX model, the kind "onnx"), so a file copied over another
 version's or over the other kind, a flipped bit or a wrong key all fail to open.
-Files are written to a temporary name, fsynced and renamed: a crash never
-leaves a half-written artifact under a real name.
+
+Where the sealed bytes live is the store's place, chosen by `artifact_store`:
+- `ArtifactFiles`, one file each under the artifact directory (the default on
+  SQLite: one host). Files are written to a temporary name, fsynced and renamed, so
+  a crash never leaves a half-written artifact under a real name.
+- `ArtifactTable`, one row each in `artifact_blobs` (the default on PostgreSQL), so
+  that application hosts share nothing but the database: no NFS mount to provide,
+  and a backup's database snapshot holds the artifacts with the versions.
+Both are written before the version that names them commits (the registry removes
+them again if it rolls back) and never change afterwards.
 """
 
 from __future__ import annotations
@@ -13,12 +21,19 @@ import hashlib
 import os
 import secrets
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
+from sqlalchemy import delete, func, insert, literal_column, select
+from sqlalchemy.engine import Engine
+
+from governance.clock import utcnow
 from governance.crypto.envelope import new_data_key, open_sealed, seal
 from governance.crypto.keyring import KeyRing, WrappedKey
 from governance.errors import IntegrityError, KeyUnavailable
 from governance.files import write_atomically
+from governance.registry.records import ArtifactBlob
 
 SKOPS = ""  # the published artifact; its framing predates kinds and stays as it was
 ONNX = "onnx"  # the version's compiled model
@@ -33,18 +48,100 @@ def key_context(name: str, version: int, sha256: str, kind: str = SKOPS) -> str:
     return f"artifact:{name}:{version}:{sha256}" + (f":{kind}" if kind else "")
 
 
-# What `check` remembers of a file it authenticated: (device, inode, size, mtime,
-# ctime) and the record it was checked against. Any write to the file changes its
-# ctime, which (unlike mtime) cannot be set back by its owner.
-_Identity = tuple[int, int, int, int, int, str, int, str, str, bytes]
+# What `check` remembers of an artifact it authenticated: its place's identity of the
+# stored bytes and the record it was checked against.
+_Identity = tuple[tuple[object, ...], str, int, str, str, bytes]
 MAX_REMEMBERED = 4096
 
 
-class ArtifactStore:
-    """Puts and gets encrypted artifacts under one directory."""
+class ArtifactPlace(Protocol):
+    """Where sealed artifacts are kept, by file name."""
 
-    def __init__(self, directory: Path, keyring: KeyRing) -> None:
+    def read(self, file_name: str) -> bytes | None: ...
+    def write(self, file_name: str, sealed: bytes) -> None: ...
+    def remove(self, file_name: str) -> None: ...
+    def identity(self, file_name: str) -> tuple[object, ...] | None:
+        """Something that changes whenever the stored bytes do (None: not there)."""
+        ...
+
+    def names(self) -> Iterator[str]: ...
+
+
+class ArtifactFiles:
+    """Sealed artifacts as files in one directory."""
+
+    def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+
+    def read(self, file_name: str) -> bytes | None:
+        try:
+            return (self.directory / file_name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write(self, file_name: str, sealed: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomically(self.directory / file_name, sealed)
+
+    def remove(self, file_name: str) -> None:
+        (self.directory / file_name).unlink(missing_ok=True)
+
+    def identity(self, file_name: str) -> tuple[object, ...] | None:
+        """Device, inode, size, mtime and ctime: any write to the file changes its
+        ctime, which (unlike mtime) its owner cannot set back."""
+        try:
+            stat = os.stat(self.directory / file_name)
+        except FileNotFoundError:
+            return None
+        return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+    def names(self) -> Iterator[str]:
+        return (path.name for path in sorted(self.directory.glob("*.cofre")))
+
+
+class ArtifactTable:
+    """Sealed artifacts as rows of `artifact_blobs` in a PostgreSQL database. Each write
+    and removal is a transaction of its own, as a file's would be."""
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("artifacts are kept in the database on PostgreSQL only")
+        self.engine = engine
+
+    def read(self, file_name: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            sealed = conn.scalar(
+                select(ArtifactBlob.sealed).where(ArtifactBlob.file_name == file_name)
+            )
+        return None if sealed is None else bytes(sealed)
+
+    def write(self, file_name: str, sealed: bytes) -> None:
+        row = {"file_name": file_name, "sealed": sealed, "stored_at": utcnow()}
+        with self.engine.begin() as conn:
+            conn.execute(insert(ArtifactBlob).values(row))
+
+    def remove(self, file_name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(ArtifactBlob).where(ArtifactBlob.file_name == file_name))
+
+    def identity(self, file_name: str) -> tuple[object, ...] | None:
+        """PostgreSQL's row version (xmin, new at every UPDATE) and the length: one
+        index lookup, no transfer of the bytes."""
+        query = select(literal_column("xmin::text"), func.octet_length(ArtifactBlob.sealed))
+        with self.engine.connect() as conn:
+            found = conn.execute(query.where(ArtifactBlob.file_name == file_name)).first()
+        return None if found is None else tuple(found)
+
+    def names(self) -> Iterator[str]:
+        with self.engine.connect() as conn:
+            return iter(conn.scalars(select(ArtifactBlob.file_name).order_by("file_name")).all())
+
+
+class ArtifactStore:
+    """Puts and gets encrypted artifacts in one place (files or the database)."""
+
+    def __init__(self, place: ArtifactPlace, keyring: KeyRing) -> None:
+        self.place = place
         self.keyring = keyring
         self._authenticated: dict[str, _Identity] = {}
         self._lock = threading.Lock()
@@ -58,7 +155,7 @@ class ArtifactStore:
         sealed = seal(data_key, plaintext, artifact_aad(name, version, sha, kind))
         wrapped = self.keyring.wrap(data_key, key_context(name, version, sha, kind))
         file_name = f"{secrets.token_hex(16)}.cofre"
-        self._write_atomically(file_name, sealed)
+        self.place.write(file_name, sealed)
         return file_name, sha, wrapped
 
     def get(
@@ -72,10 +169,9 @@ class ArtifactStore:
     ) -> bytes:
         """Decrypt and check; errors name the model and version, never the content."""
         what = f"model {name!r} version {version}" + (f" ({kind})" if kind else "")
-        try:
-            sealed = (self.directory / file_name).read_bytes()
-        except FileNotFoundError:
-            raise IntegrityError(f"{what}: the artifact file is missing") from None
+        sealed = self.place.read(file_name)
+        if sealed is None:
+            raise IntegrityError(f"{what}: the artifact file is missing")
         try:
             data_key = self.keyring.unwrap(wrapped, key_context(name, version, sha256, kind))
         except KeyUnavailable as exc:
@@ -101,24 +197,12 @@ class ArtifactStore:
     ) -> None:
         """Authenticate the stored artifact as `get` does (open the data key, decrypt,
         compare the SHA-256), once per state of the file: while its identity and its
-        record are unchanged, a readiness probe costs one stat()."""
+        record are unchanged, a readiness probe costs one stat() (or one index lookup)."""
         what = f"model {name!r} version {version}" + (f" ({kind})" if kind else "")
-        try:
-            stat = os.stat(self.directory / file_name)
-        except FileNotFoundError:
-            raise IntegrityError(f"{what}: the artifact file is missing") from None
-        identity: _Identity = (
-            stat.st_dev,
-            stat.st_ino,
-            stat.st_size,
-            stat.st_mtime_ns,
-            stat.st_ctime_ns,
-            name,
-            version,
-            sha256,
-            wrapped.kek_id,
-            wrapped.blob,
-        )
+        stored = self.place.identity(file_name)
+        if stored is None:
+            raise IntegrityError(f"{what}: the artifact file is missing")
+        identity: _Identity = (stored, name, version, sha256, wrapped.kek_id, wrapped.blob)
         with self._lock:
             if self._authenticated.get(file_name) == identity:
                 return
@@ -129,8 +213,4 @@ class ArtifactStore:
             self._authenticated[file_name] = identity
 
     def remove(self, file_name: str) -> None:
-        (self.directory / file_name).unlink(missing_ok=True)
-
-    def _write_atomically(self, file_name: str, data: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomically(self.directory / file_name, data)
+        self.place.remove(file_name)

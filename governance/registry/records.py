@@ -227,3 +227,18 @@ class AliasHistory(Base):
     action: Mapped[str] = mapped_column(String(16))  # "set" | "rollback"
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ArtifactBlob(Base):
+    """An encrypted artifact kept in the database (artifact_store = "database"), so
+    that every application host reads it with no shared file system. `sealed` is the
+    same AES-GCM framing a file holds, under the same file name: which place holds the
+    bytes changes nothing of how they are sealed or checked (registry/artifacts.py).
+    Rows are written once and never updated; a retired version's row is deleted when
+    its key is shredded."""
+
+    __tablename__ = "artifact_blobs"
+
+    file_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -676,8 +676,8 @@ class Registry:
 
     def check_artifact(self, version: ModelVersion) -> None:
         """Readiness: the artifact (and the compiled model) authenticates (decrypts,
-        matches its SHA-256); cached by the file's identity, so a probe is cheap while
-        nothing changed."""
+        matches its SHA-256); cached by the stored bytes' identity, so a probe is cheap
+        while nothing changed."""
         self.store.check(
             version.model.name,
             version.version,

@@ -16,6 +16,8 @@ from governance.registry.records import ModelVersion
 from server import create_app
 from server.container import Container
 from tests.conftest import services_of
+from tests.support.artifacts import drop, flip_a_byte, overwrite, stored
+from tests.support.artifacts import names as artifact_names
 from tests.support.models import cancer_pipeline, iris_classifier, iris_classifier_v2
 from tests.support.publishing import distinctive_chunks, publish
 
@@ -56,7 +58,10 @@ def test_no_plaintext_artifact_bytes_at_rest(cofre: Container) -> None:
     cofre.engine.dispose()  # flush SQLite's WAL into the files we scan
     needles = [form for a in artifacts for c in distinctive_chunks(a) for form in _encodings(c)]
     scanned = list(_files_under(cofre.settings.home)) + list(_files_under(cofre.settings.key_dir))
-    assert any(p.suffix == ".cofre" for p in scanned)
+    if cofre.settings.artifact_store == "files":
+        assert any(p.suffix == ".cofre" for p in scanned)
+    else:  # the rows are among the database values scanned below
+        assert len(artifact_names(cofre)) >= 2  # with the compiled (ONNX) forms
     for path in scanned:
         content = path.read_bytes()
         assert not any(n in content for n in needles), f"plaintext in {path}"
@@ -83,17 +88,10 @@ def _version(cofre: Container, name: str, number: int) -> ModelVersion:
         return version
 
 
-def _artifact_path(cofre: Container, version: ModelVersion) -> Path:
-    return cofre.settings.artifact_dir / version.artifact_file
-
-
 def test_a_flipped_bit_is_refused_naming_model_and_version(cofre: Container) -> None:
     publish(cofre, "iris")
     version = _version(cofre, "iris", 1)
-    path = _artifact_path(cofre, version)
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
+    flip_a_byte(cofre, version.artifact_file)
     with pytest.raises(IntegrityError, match=r"model 'iris' version 1: failed authentication"):
         cofre.registry.load_estimator(version)
 
@@ -102,10 +100,9 @@ def test_a_file_swapped_between_versions_is_refused(cofre: Container) -> None:
     publish(cofre, "iris")
     publish(cofre, "iris", iris_classifier_v2())
     first, second = _version(cofre, "iris", 1), _version(cofre, "iris", 2)
-    first_path, second_path = _artifact_path(cofre, first), _artifact_path(cofre, second)
-    first_bytes = first_path.read_bytes()
-    first_path.write_bytes(second_path.read_bytes())
-    second_path.write_bytes(first_bytes)
+    first_bytes = stored(cofre, first.artifact_file)
+    overwrite(cofre, first.artifact_file, stored(cofre, second.artifact_file))
+    overwrite(cofre, second.artifact_file, first_bytes)
     with pytest.raises(IntegrityError, match="model 'iris' version 1"):
         cofre.registry.load_estimator(first)
     with pytest.raises(IntegrityError, match="model 'iris' version 2"):
@@ -115,7 +112,7 @@ def test_a_file_swapped_between_versions_is_refused(cofre: Container) -> None:
 def test_a_missing_artifact_file_is_named(cofre: Container) -> None:
     publish(cofre, "iris")
     version = _version(cofre, "iris", 1)
-    _artifact_path(cofre, version).unlink()
+    drop(cofre, version.artifact_file)
     with pytest.raises(
         IntegrityError, match="model 'iris' version 1: the artifact file is missing"
     ):
@@ -158,3 +155,33 @@ def test_a_wrapped_key_moved_to_another_version_is_refused(cofre: Container) -> 
         second.wrapped_key, second.artifact_file = first.wrapped_key, first.artifact_file
     with pytest.raises(IntegrityError, match="model 'iris' version 2"):
         cofre.registry.load_estimator(_version(cofre, "iris", 2))
+
+
+def test_artifacts_live_in_the_database_on_postgresql_and_in_files_on_sqlite(
+    cofre: Container,
+) -> None:
+    """The default place follows the database: application hosts on PostgreSQL share
+    nothing else, while a single SQLite host keeps files."""
+    publish(cofre, "iris")
+    version = _version(cofre, "iris", 1)
+    files = list(cofre.settings.artifact_dir.glob("*.cofre"))
+    if cofre.settings.database_url.startswith("postgresql"):
+        assert cofre.settings.artifact_store == "database"
+        assert files == []
+        assert version.artifact_file in artifact_names(cofre)
+    else:
+        assert cofre.settings.artifact_store == "files"
+        assert version.artifact_file in [p.name for p in files]
+    assert cofre.registry.load_estimator(version) is not None
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_row_changed_after_its_check_is_checked_again(cofre: Container) -> None:
+    """The readiness check remembers an authenticated row by its row version (xmin):
+    an UPDATE, even one writing back the same length, makes it authenticate again."""
+    publish(cofre, "iris", aliases=["production"])
+    version = _version(cofre, "iris", 1)
+    cofre.registry.check_artifact(version)
+    flip_a_byte(cofre, version.artifact_file)
+    with pytest.raises(IntegrityError, match="model 'iris' version 1: failed authentication"):
+        cofre.registry.check_artifact(version)

@@ -22,6 +22,8 @@ from governance.registry import compiled
 from governance.registry.records import ModelVersion
 from governance.registry.service import PublishRequest
 from server.container import Container
+from tests.support.artifacts import names as artifact_names
+from tests.support.artifacts import stored
 from tests.support.models import (
     CARD,
     cancer_forest,
@@ -89,7 +91,7 @@ def test_the_compiled_model_at_rest_is_encrypted(cofre: Container) -> None:
     assert row is not None and row.artifact_file is not None
     plaintext = cofre.registry.load_compiled(version)
     assert onnx.load_model_from_string(plaintext).graph.output  # a real ONNX model
-    at_rest = (cofre.settings.artifact_dir / row.artifact_file).read_bytes()
+    at_rest = stored(cofre, row.artifact_file)
     assert plaintext[-64:] not in at_rest and plaintext[:64] not in at_rest
     try:
         parsed = onnx.load_model_from_string(at_rest)
@@ -122,7 +124,7 @@ def test_a_model_not_proven_equal_is_refused_with_runtime_onnx(
     assert row is not None and version.runtime == "sklearn" and row.artifact_file is None
     assert row.reason.startswith("not proven equal: probabilities differ by up to")
     assert row.proof is not None and row.proof["passed"] is False
-    assert sorted(p.name for p in cofre.settings.artifact_dir.iterdir()) == [version.artifact_file]
+    assert artifact_names(cofre) == [version.artifact_file]
 
 
 def test_a_mismatched_label_is_counted_and_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,7 +165,7 @@ def test_an_existing_version_is_compiled_later(cofre: Container) -> None:
     with cofre.write() as session:  # back to scikit-learn: the file goes after the commit
         back = cofre.registry.compile(session, SYSTEM, "iris", 1, runtime="sklearn")
         assert back.runtime == "sklearn"
-    assert sorted(p.name for p in cofre.settings.artifact_dir.iterdir()) == [version.artifact_file]
+    assert artifact_names(cofre) == [version.artifact_file]
     compiled_events = _events(cofre, "model.compiled")
     assert [e.details["runtime"] for e in compiled_events] == ["sklearn", "onnx", "onnx", "sklearn"]
 

@@ -14,6 +14,7 @@ from governance.accounts.actor import SYSTEM
 from governance.errors import Conflict, InvalidInput, NotFound, UntrustedArtifact
 from governance.registry.service import ModelCard, PublishRequest
 from server.container import Container
+from tests.support.artifacts import names as artifact_names
 from tests.support.models import (
     CARD,
     cancer_pipeline,
@@ -123,16 +124,16 @@ def test_model_names_are_one_unambiguous_segment(cofre: Container, name: str) ->
 def test_a_refused_artifact_leaves_nothing_behind(cofre: Container) -> None:
     with pytest.raises(UntrustedArtifact):
         publish(cofre, "iris", b"\x80\x04not really")
-    assert not cofre.settings.artifact_dir.exists() or not list(
-        cofre.settings.artifact_dir.iterdir()
-    )
+    assert _artifact_files(cofre) == []
     with cofre.read() as session:
         assert cofre.audit.count(session) == 1  # only the first admin's creation
 
 
 def _artifact_files(cofre: Container) -> list[str]:
+    """What the artifact place holds (files, or rows on PostgreSQL)."""
     directory = cofre.settings.artifact_dir
-    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+    files = sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+    return files + artifact_names(cofre) if cofre.settings.artifact_store == "database" else files
 
 
 def test_a_publish_rolled_back_later_leaves_no_artifact_file(cofre: Container) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from server.container import Container
+from tests.support.artifacts import drop, flip_a_byte
 from tests.support.publishing import publish
 from tests.support.readiness import readyz
 
@@ -54,7 +53,7 @@ def test_readyz_is_503_when_a_served_artifact_is_missing(
     client: FlaskClient, cofre: Container
 ) -> None:
     version = publish(cofre, "iris", aliases=["production"])
-    (cofre.settings.artifact_dir / version.artifact_file).unlink()
+    drop(cofre, version.artifact_file)
     response = readyz(client, cofre)
     assert response.status_code == 503
     assert "model 'iris' version 1" in response.json["checks"]["models"]["detail"]
@@ -79,16 +78,6 @@ def test_public_readiness_says_only_ready_or_not(
     assert down.status_code == 503 and down.json == {"status": "not ready"}
 
 
-def _flip_a_byte(path: Path) -> None:
-    """Tamper in place: same inode, same size; the modification time put back."""
-    before = path.stat()
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    with path.open("r+b") as handle:
-        handle.write(bytes(data))
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-
-
 def test_readyz_is_503_when_a_served_artifact_is_tampered(
     client: FlaskClient, cofre: Container
 ) -> None:
@@ -96,7 +85,7 @@ def test_readyz_is_503_when_a_served_artifact_is_tampered(
     checked that the file was there and its data key opened)."""
     version = publish(cofre, "iris", aliases=["production"])
     assert readyz(client, cofre).status_code == 200
-    _flip_a_byte(cofre.settings.artifact_dir / version.artifact_file)
+    flip_a_byte(cofre, version.artifact_file)
     response = readyz(client, cofre)
     assert response.status_code == 503, response.json
     check = response.json["checks"]["models"]
@@ -127,7 +116,7 @@ def test_readyz_is_503_when_a_compiled_model_is_tampered(
     version = publish(cofre, "iris", aliases=["production"])
     assert version.compilation is not None and version.compilation.artifact_file is not None
     assert readyz(client, cofre).status_code == 200
-    _flip_a_byte(cofre.settings.artifact_dir / version.compilation.artifact_file)
+    flip_a_byte(cofre, version.compilation.artifact_file)
     response = readyz(client, cofre)
     assert response.status_code == 503, response.json
     assert "model 'iris' version 1 (onnx)" in response.json["checks"]["models"]["detail"]
