@@ -17,20 +17,18 @@ dependencies (pinned by constraints.txt) is cached beside it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.builds import REPO, debian_root, require_root_and_tools, run, wheelhouse
+from tests.support.hosts import Target, mount_host_filesystems
 
 ANSIBLE_DIR = REPO / "ansible"
 # What a freshly installed server has; the roles install the rest.
@@ -46,11 +44,14 @@ def require_target_support() -> None:
 
 
 def role_packages() -> list[str]:
-    """The Debian packages the roles install, read from their defaults."""
+    """The Debian packages the roles install, read from their defaults (every list
+    named *_packages, such as cofre_postgresql_client_packages)."""
     packages: set[str] = set()
     for role in ROLES:
         defaults = yaml.safe_load((ANSIBLE_DIR / "roles" / role / "defaults/main.yml").read_text())
-        packages.update(defaults[f"{role}_packages"])
+        for name, value in defaults.items():
+            if name.endswith("_packages"):
+                packages.update(value)
     return sorted(packages | set(ANSIBLE_NEEDS))
 
 
@@ -58,55 +59,6 @@ def rootfs_tarball() -> Path:
     """The cached root of an ansible target: a minimal Debian with sshd and sudo, and
     the roles' packages downloaded (not installed) so the playbook needs no network."""
     return debian_root("rootfs", BASE_PACKAGES, download=role_packages())
-
-
-@dataclass
-class Target:
-    """The target host: its root directory and its network namespace."""
-
-    root: Path
-    netns: str
-
-    def in_netns(self, argv: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.netns, *argv]
-
-    def chroot(self, argv: list[str], user: str | None = None) -> list[str]:
-        spec = [f"--userspec={user}:{user}"] if user else []
-        return self.in_netns(["chroot", *spec, str(self.root), *argv])
-
-    def stop_everything(self) -> None:
-        """Stop every process in the namespace: INT (the fast shutdown of PostgreSQL,
-        nginx and Gunicorn alike), then KILL."""
-        for sig in (signal.SIGINT, signal.SIGKILL):
-            pids = self._pids()
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            deadline = time.monotonic() + 10
-            while self._pids() and time.monotonic() < deadline:
-                time.sleep(0.2)
-
-    def _pids(self) -> list[int]:
-        out = subprocess.run(
-            ["ip", "netns", "pids", self.netns], capture_output=True, text=True, check=False
-        ).stdout
-        return [int(pid) for pid in out.split()]
-
-
-def _mount(root: Path) -> list[Path]:
-    mounts = [
-        (["-t", "proc", "proc"], root / "proc"),
-        (["--bind", "/dev"], root / "dev"),
-        (["-t", "tmpfs", "-o", "mode=1777", "shm"], root / "dev/shm"),
-        (["-t", "devpts", "-o", "newinstance,ptmxmode=0666", "devpts"], root / "dev/pts"),
-        (["-t", "tmpfs", "-o", "mode=0755", "run"], root / "run"),
-    ]
-    done: list[Path] = []
-    for args, point in mounts:
-        point.mkdir(parents=True, exist_ok=True)
-        run(["mount", *args, str(point)])
-        done.append(point)
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +76,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     box = Target(root=root, netns=netns)
     try:
         run(["ip", "-n", netns, "link", "set", "lo", "up"])
-        mounts = _mount(root)
+        mounts = mount_host_filesystems(root)
         (root / "run/sshd").mkdir(mode=0o755)
         yield box
     finally:
