@@ -23,13 +23,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import yaml
 
-if TYPE_CHECKING:
-    from tests.ansible.conftest import Target
+from tests.support.hosts import Target, start_unit, unit_settings
 
 pytestmark = [pytest.mark.ansible, pytest.mark.timeout(1500)]
 
@@ -246,40 +245,11 @@ def test_rendered_units_verify(deployment: Deployment) -> None:
 
 
 def _unit(root: Path, name: str) -> dict[str, str]:
-    """Key=value lines of a unit file's [Service] section (Environment collected)."""
-    values: dict[str, str] = {}
-    section = ""
-    for line in (root / "etc/systemd/system" / name).read_text().splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            section = line
-        elif section == "[Service]" and "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            repeated = key == "Environment" and key in values
-            values[key] = f"{values[key]} {value}" if repeated else value
-    return values
+    return unit_settings(root, name)
 
 
 def _start_unit(deployment: Deployment, name: str) -> subprocess.Popen[bytes]:
-    unit = _unit(deployment.target.root, name)
-    command = [
-        "/usr/bin/env",
-        "-i",
-        f"--chdir={unit['WorkingDirectory']}",
-        "PATH=/usr/bin:/bin",
-        *shlex.split(unit.get("Environment", "")),
-        *shlex.split(unit["ExecStart"]),
-    ]
-    argv = deployment.target.in_netns(
-        [
-            "chroot",
-            f"--userspec={unit['User']}:{unit['Group']}",
-            str(deployment.target.root),
-            *command,
-        ]
-    )
-    with (deployment.logs / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, umask=0o077)
+    return start_unit(deployment.target, name, deployment.logs)
 
 
 def _cofre(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
