@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip
 export COFRE_HOME ?= $(CURDIR)/var
 
-.PHONY: demo test venv wheel wheelhouse install lint system-deps clean
+.PHONY: demo test test-multinode venv wheel wheelhouse install lint system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,12 @@ lint: venv
 	$(BIN)/mypy
 
 test: install system-deps lint
-	COFRE_TEST_INSTALLED=1 $(BIN)/pytest
+	COFRE_TEST_INSTALLED=1 $(BIN)/pytest -m "not multinode"
+
+# The multi-node layout on four hosts of its own (tests/ansible/test_multinode.py):
+# longer than the rest of the suite allows, so run on its own.
+test-multinode: install system-deps
+	COFRE_TEST_INSTALLED=1 $(BIN)/pytest -m multinode tests/ansible/test_multinode.py
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info var
