@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.builds import run
-from tests.support.hosts import Target, mount_host_filesystems
+from tests.support.hosts import SSH_OPTIONS, Target, mount_host_filesystems
 
 SUBNET = "10.0.0"
 CONTROL = f"{SUBNET}.1"
@@ -148,18 +148,6 @@ def _start_sshd(host: Host) -> None:
     # No PAM: pam_loginuid cannot work in a chroot; keys only.
     options = [f"ListenAddress={host.address}", "UsePAM=no", "PasswordAuthentication=no"]
     run(host.chroot(["/usr/sbin/sshd", *[f for o in options for f in ("-o", o)]]))
-
-
-SSH_OPTIONS = [
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-]
 
 
 def ssh(made: Cluster, host: Host, command: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ import pytest
 import yaml
 
 from tests.support.builds import REPO, debian_root, require_root_and_tools, run, wheelhouse
-from tests.support.hosts import Target, mount_host_filesystems
+from tests.support.hosts import SSH_OPTIONS, Target, mount_host_filesystems
 
 ANSIBLE_DIR = REPO / "ansible"
 # What a freshly installed server has; the roles install the rest.
@@ -37,6 +38,24 @@ ROLES = ("cofre", "cofre_postgresql", "cofre_nginx")
 # Ansible's apt module installs this itself when missing (so it is downloaded too).
 ANSIBLE_NEEDS = ["python3-apt"]
 TOOLS = ("debootstrap", "ip", "ssh", "ssh-keygen", "curl", "chroot", "tar")
+
+
+def playbook_command(inventory: Path, password_file: Path, overrides: Path) -> list[str]:
+    """ansible-playbook site.yml with a vault password file and the test's variables."""
+    playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    vault = ["--vault-password-file", str(password_file)]
+    return [playbook, "-i", str(inventory), *vault, "-e", f"@{overrides}", "site.yml"]
+
+
+def ansible_env(base: Path) -> dict[str, str]:
+    """The environment Ansible runs in: the repository's ansible.cfg, no colour."""
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_LOCAL_TEMP": str(base / "ansible-tmp"),
+    }
 
 
 def require_target_support() -> None:
@@ -111,21 +130,7 @@ def ssh_key(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     )
     deadline = time.monotonic() + 20
-    probe = [
-        "ssh",
-        "-i",
-        str(key),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "root@127.0.0.1",
-        "true",
-    ]
+    probe = ["ssh", "-i", str(key), *SSH_OPTIONS, "root@127.0.0.1", "true"]
     while subprocess.run(target.in_netns(probe), capture_output=True, check=False).returncode:
         if time.monotonic() > deadline:
             raise AssertionError("sshd of the target did not answer")

@@ -11,7 +11,6 @@ init scripts, which the service module falls back to without systemd).
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
@@ -28,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.ansible.conftest import ansible_env, playbook_command
 from tests.support.hosts import Target, start_unit, unit_settings
 
 pytestmark = [pytest.mark.ansible, pytest.mark.timeout(1500)]
@@ -141,26 +141,8 @@ def deployment(
         "vault_cofre_db_owner_password": secrets.token_urlsafe(18),
     }
     inventory, password_file, overrides = _inventory(base, ssh_key, wheels, secret_values)
-    argv = target.in_netns(
-        [
-            _tool("ansible-playbook"),
-            "-v",
-            "-i",
-            str(inventory),
-            "--vault-password-file",
-            str(password_file),
-            "-e",
-            f"@{overrides}",
-            "site.yml",
-        ]
-    )
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-        "ANSIBLE_LOCAL_TEMP": str(base / "ansible-tmp"),
-    }
+    argv = target.in_netns([*playbook_command(inventory, password_file, overrides), "-v"])
+    env = ansible_env(base)
     logs = base / "logs"
     logs.mkdir()
     deployed = Deployment(target, secret_values, [], [], logs, argv, env)

@@ -29,7 +29,12 @@ import pytest
 import yaml
 
 from tests.ansible.cluster import HOSTS, Cluster, Host, cluster
-from tests.ansible.conftest import require_target_support, rootfs_tarball
+from tests.ansible.conftest import (
+    ansible_env,
+    playbook_command,
+    require_target_support,
+    rootfs_tarball,
+)
 from tests.support.builds import REPO, run, wheelhouse
 from tests.support.hosts import start_unit, unit_settings
 
@@ -130,25 +135,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     wheels = wheelhouse(base / "wheelhouse" / "wheels")
     with cluster(base / "hosts", rootfs_tarball()) as made:
         inventory, password_file, overrides = _inventory(base, made, wheels)
-        argv = made.in_switch(
-            [
-                _tool("ansible-playbook"),
-                "-i",
-                str(inventory / "hosts.yml"),
-                "--vault-password-file",
-                str(password_file),
-                "-e",
-                f"@{overrides}",
-                "site.yml",
-            ]
-        )
-        env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_LOCAL_TEMP": str(base / "ansible-tmp"),
-        }
+        argv = made.in_switch(playbook_command(inventory / "hosts.yml", password_file, overrides))
+        env = ansible_env(base)
         logs = base / "logs"
         logs.mkdir()
         deployed = Deployment(made, [], logs, argv, env)

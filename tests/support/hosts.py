@@ -15,6 +15,18 @@ from pathlib import Path
 
 from tests.support.builds import run
 
+# How the tests log in to their own hosts: keys only, no host-key prompts or records.
+SSH_OPTIONS = [
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+]
+
 
 @dataclass
 class Target:
