@@ -163,6 +163,8 @@ def _headers_for(exc: domain.CofreError, status: int) -> dict[str, str] | None:
         return {"WWW-Authenticate": 'Bearer realm="cofre"'}
     if isinstance(exc, domain.OverBudget):
         return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, domain.AuditUnavailable):  # a passing condition, as the database's
+        return {"Retry-After": "5"}
     return None
 
 

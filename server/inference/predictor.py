@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from governance.accounts.actor import ANONYMOUS, Actor
@@ -302,8 +303,11 @@ class Predictor:
         except Exception as exc:
             if turn.plan is not None and turn.routed is not None:
                 self._tally(turn.plan, turn.routed, started, error=True)
-            self.refuse(actor, call, exc, turn.served or served, turn.routed)
-            raise
+            error = _unauditable(exc)
+            self.refuse(actor, call, error, turn.served or served, turn.routed)
+            if error is exc:
+                raise
+            raise error from exc
 
     # -- rollouts ---------------------------------------------------------------------
     def _plan(self, actor: Actor, name: str, alias: str | None, version: int | None) -> Plan | None:
@@ -708,6 +712,18 @@ def _success_event(
         | _client_id(call)
         | (result.routed.as_dict() if result.routed else {}),
     )
+
+
+def _unauditable(exc: Exception) -> Exception:
+    """A prediction that met an unreachable or locked database (reading the key, the
+    version, the budget) could not have been audited either: the client is told so,
+    as when the writer itself fails, whichever step met the database first."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return AuditUnavailable(
+            "the database cannot be reached, so no audit record can be written; "
+            "nothing was served; retry later"
+        )
+    return exc
 
 
 def _client_id(call: Call) -> dict[str, str]:

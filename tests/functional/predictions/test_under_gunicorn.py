@@ -280,6 +280,10 @@ def test_no_unaudited_answer_escapes_when_the_database_goes_away(appliance: Appl
     answers += [_native(appliance, i) for i in range(3)]
     assert {status for status, _ in down} == {503}
     assert all("predictions" not in body for _, body in down)
+    # Whichever step met the database first (the key, the version, the writer), the
+    # client is told its prediction could not be audited (on PostgreSQL it was told
+    # database-unavailable before).
+    assert {body["type"] for _, body in down} == {"urn:cofre:problem:audit-unavailable"}
     assert [status for status, _ in answers] == [200] * 6
     # Every answer that carried predictions has its record; the refused ones did not
     # leave a success record behind.
