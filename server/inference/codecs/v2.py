@@ -21,6 +21,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,10 @@ INPUT_PARAMETERS = ("binary_data_size",)
 OUTPUT_KEYS = ("name", "parameters")
 OUTPUT_PARAMETERS = ("binary_data",)
 MAX_ID = 256
+# Exact types a JSON tensor may hold, anything else (a list, an object) is looked at
+# value by value; bool is not a number here (it is an int subclass, hence exact types).
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+_NUMBERS = frozenset({int, float})
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
@@ -202,6 +207,19 @@ def _from_json(data: Any, datatype: str, name: str) -> np.ndarray:
 
 def _flatten(data: list[Any], name: str) -> list[Any]:
     """Nested lists (row-major, as the protocol allows) to one list of scalars."""
+    # The usual shapes, flat or one list per row, are checked with C-level passes
+    # (map, chain, set) instead of one Python step per value.
+    if set(map(type, data)) <= _SCALARS:
+        return data
+    if all(type(item) is list for item in data):
+        flat = list(chain.from_iterable(data))
+        if set(map(type, flat)) <= _SCALARS:
+            return flat
+    return _flatten_each(data, name)
+
+
+def _flatten_each(data: list[Any], name: str) -> list[Any]:
+    """The value-by-value walk, which names what is wrong with an irregular `data`."""
     flat: list[Any] = []
     stack = [iter(data)]
     while stack:
@@ -225,16 +243,31 @@ def _values_problem(values: list[Any], datatype: str) -> str | None:
     if datatype == "BOOL":
         return None if all(type(v) is bool for v in values) else "values must be true or false"
     if datatype.startswith("FP"):
-        if not all(type(v) in (int, float) for v in values):
+        if not set(map(type, values)) <= _NUMBERS:
             return "values must be numbers"
         limit = float(np.finfo(NUMPY_TYPES[datatype]).max)
-        finite = (v for v in values if not (type(v) is float and not math.isfinite(v)))
-        return None if all(-limit <= v <= limit for v in finite) else "a value is out of range"
+        return None if _within(values, limit) else "a value is out of range"
     if not all(type(v) is int for v in values):
         return "values must be integers"
     info = np.iinfo(NUMPY_TYPES[datatype])
     inside = not values or (min(values) >= int(info.min) and max(values) <= int(info.max))
     return None if inside else f"a value is outside {int(info.min)}..{int(info.max)}"
+
+
+def _within(values: list[Any], limit: float) -> bool:
+    """Every finite value within +-limit (infinities and NaN are floats' own values).
+
+    Checked on a float64 copy; an integer beyond float64 cannot be copied, and one
+    that rounds onto the limit is compared exactly in Python, as the copy cannot tell."""
+    try:
+        block = np.abs(np.array(values, dtype=np.float64))
+    except OverflowError:
+        return False
+    finite = block[np.isfinite(block)]
+    if not (finite >= limit).any():
+        return True
+    finite_values = (v for v in values if not (type(v) is float and not math.isfinite(v)))
+    return all(-limit <= v <= limit for v in finite_values)
 
 
 def _shaped(array: np.ndarray, shape: list[int], name: str) -> np.ndarray:
@@ -253,7 +286,7 @@ def _table(tensors: dict[str, np.ndarray], schema_names: tuple[str, ...]) -> Tab
             and only.shape[1] == len(schema_names)
             and (len(schema_names) > 1 or next(iter(tensors)) not in schema_names)
         ):
-            return Table([[_plain(v) for v in row] for row in only])
+            return Table(_plain_values(only))
     lengths = set()
     columns: dict[str, list[Any]] = {}
     for name, array in tensors.items():
@@ -265,10 +298,21 @@ def _table(tensors: dict[str, np.ndarray], schema_names: tuple[str, ...]) -> Tab
                 "or [rows, 1]; or send one [rows, features] tensor"
             )
         lengths.add(array.shape[0])
-        columns[name] = [_plain(v) for v in array]
+        columns[name] = _plain_values(array)
     if len(lengths) != 1:
         raise MalformedInput("every feature tensor needs the same number of rows")
     return Table([list(values) for values in zip(*columns.values(), strict=True)], list(columns))
+
+
+def _plain_values(array: np.ndarray) -> list[Any]:
+    """The array's values as Python ones (nested for 2-D): by numpy's own tolist for
+    numbers and booleans, value by value only for BYTES, which must be UTF-8 text."""
+    if array.dtype != object:
+        values: list[Any] = array.tolist()
+        return values
+    if array.ndim == 2:
+        return [[_plain(v) for v in row] for row in array]
+    return [_plain(v) for v in array]
 
 
 def _plain(value: Any) -> Any:

@@ -203,3 +203,54 @@ def test_what_the_encoder_writes_the_decoder_reads(values: list[Any], binary: bo
     length = str(len(head)) if chunk is not None else None
     decoded = v2_codec.decode(head + (chunk or b""), length, _served())
     assert _same([row[0] for row in decoded.table.rows], list(values))
+
+
+# -- the C-level checks agree with the value-by-value ones ---------------------------------
+def _flat_by_walk(data: list[Any]) -> list[Any] | None:
+    try:
+        return v2_codec._flatten_each(data, "a")
+    except MalformedInput:
+        return None
+
+
+def _flat_fast(data: list[Any]) -> list[Any] | None:
+    try:
+        return v2_codec._flatten(data, "a")
+    except MalformedInput:
+        return None
+
+
+def _in_range_by_value(values: list[Any], limit: float) -> bool:
+    finite = (v for v in values if not (type(v) is float and not math.isfinite(v)))
+    return all(-limit <= v <= limit for v in finite)
+
+
+_EDGE_NUMBERS = (
+    st.floats()
+    | st.integers()
+    | st.sampled_from(
+        [
+            float(np.finfo(np.float32).max),
+            int(float(np.finfo(np.float32).max)) + 1,
+            int(np.finfo(np.float64).max),
+            int(np.finfo(np.float64).max) + 2**960,
+            2**1024,
+            -(2**1024),
+            float(np.finfo(np.float16).max),
+            65520,
+        ]
+    )
+)
+
+
+@SETTINGS
+@given(st.lists(_SCALARS | st.lists(_SCALARS | st.lists(_SCALARS), max_size=3), max_size=5))
+def test_flattening_agrees_with_the_walk(data: list[Any]) -> None:
+    assert _flat_fast(data) == _flat_by_walk(data)
+
+
+@SETTINGS
+@given(st.lists(_EDGE_NUMBERS, max_size=6), st.sampled_from(["FP16", "FP32", "FP64"]))
+def test_the_range_check_agrees_with_exact_comparison(values: list[Any], datatype: str) -> None:
+    limit = float(np.finfo(v2_codec.NUMPY_TYPES[datatype]).max)
+    assert v2_codec._within(values, limit) == _in_range_by_value(values, limit)
