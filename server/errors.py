@@ -28,6 +28,8 @@ from server import request_ids
 
 log = logging.getLogger("cofre.errors")
 PROBLEM_TYPE = "urn:cofre:problem:"
+# How long a client is told to wait out an outage of the database or the audit log.
+OUTAGE_RETRY_SECONDS = "5"
 
 # domain error -> (status, slug, title)
 PROBLEMS: dict[type[domain.CofreError], tuple[int, str, str]] = {
@@ -164,7 +166,7 @@ def _headers_for(exc: domain.CofreError, status: int) -> dict[str, str] | None:
     if isinstance(exc, domain.OverBudget):
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, domain.AuditUnavailable):  # a passing condition, as the database's
-        return {"Retry-After": "5"}
+        return {"Retry-After": OUTAGE_RETRY_SECONDS}
     return None
 
 
@@ -198,7 +200,7 @@ def _on_database_unavailable(exc: Exception) -> Response:
             "The database is unavailable",
             "the appliance cannot reach its database; nothing was served; retry later",
         ),
-        {"Retry-After": "5"},
+        {"Retry-After": OUTAGE_RETRY_SECONDS},
     )
 
 

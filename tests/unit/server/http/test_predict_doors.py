@@ -322,6 +322,7 @@ def test_audit_unwritable_means_nothing_is_served(
     assert answer.status_code == 503
     assert "predictions" not in answer.json
     assert answer.json["type"].endswith("audit-unavailable")
+    assert answer.headers["Retry-After"] == "5"  # a passing outage: the client may retry
     assert _audit_count(cofre) == before
 
 
