@@ -78,6 +78,27 @@ class Result:
     audited: int | None = None  # prediction records with outcome "ok" added by the run
     audited_other: int | None = None  # prediction records with any other outcome
     notes: list[str] = field(default_factory=list)
+    round: int = 1  # of --rounds: the same cell measured again, after every other target's
+    spread: str = ""  # with --rounds: the req/s of every round, lowest to highest
+
+
+def medians(results: list[Result]) -> list[Result]:
+    """Per cell, the round whose req/s is the median (all its figures from that one
+    run, not a blend), its spread noted: this machine's speed drifts by a third from
+    minute to minute, and the rounds interleave every target so drift hits all alike.
+    Audit notes of every round are kept."""
+    cells: dict[tuple[str, str, int], list[Result]] = {}
+    for result in results:
+        cells.setdefault((result.target, result.scenario, result.concurrency), []).append(result)
+    chosen = []
+    for rounds in cells.values():
+        ranked = sorted(rounds, key=lambda r: r.rps)
+        median = replace(ranked[(len(ranked) - 1) // 2])
+        median.notes = [note for r in rounds for note in r.notes]
+        if len(rounds) > 1:
+            median.spread = "/".join(f"{r.rps:.0f}" for r in ranked)
+        chosen.append(median)
+    return chosen
 
 
 # -- the models, the rows and the bodies ----------------------------------------------
@@ -654,13 +675,16 @@ def bench_all(
                 body = work.bodies[(target.protocol, scenario.key)]
                 wrk(target, scenario, body, 8, args.warmup)
             for concurrency in args.concurrency:
-                for target in targets:
-                    body = work.bodies[(target.protocol, scenario.key)]
-                    result = measure(
-                        target, audits.get(target.name), scenario, body, concurrency, args.duration
-                    )
-                    print("  " + row(result, None, None), flush=True)
-                    results.append(result)
+                for round_ in range(1, args.rounds + 1):
+                    for target in targets:
+                        body = work.bodies[(target.protocol, scenario.key)]
+                        result = measure(
+                            target, audits.get(target.name), scenario, body, concurrency,
+                            args.duration,
+                        )  # fmt: skip
+                        result.round = round_
+                        print("  " + row(result, None, None), flush=True)
+                        results.append(result)
     finally:
         for audit in audits.values():
             audit.close()
@@ -813,6 +837,8 @@ def row(result: Result, floor: Result | None, mlserver: Result | None) -> str:
         audit = "-"
     else:
         audit = f"{result.audited} = {result.served_2xx} served; wrk {result.wrk_2xx}"
+    if result.spread:
+        audit += f"; req/s of {result.spread.count('/') + 1} rounds {result.spread}"
     if result.notes:
         audit += " **" + "; ".join(result.notes) + "**"
     return (
@@ -922,6 +948,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per model")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every cell this many times, interleaved; the table shows the median",
+    )
     parser.add_argument("--workers", type=int, default=2, help="workers, every server")
     parser.add_argument(
         "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 64]
@@ -1046,6 +1078,7 @@ def main() -> int:
         "workers": args.workers,
         "cofre gunicorn": cofre_settings(),
         "duration_s": args.duration,
+        "rounds": args.rounds,
         "answers": "labels and probabilities" if args.proba else "labels only",
         "peers": peer_versions(args),
         "load average before/after": f"{load_before[0]:.1f} / {os.getloadavg()[0]:.1f}",
@@ -1053,11 +1086,12 @@ def main() -> int:
     if runtimes:
         report["cofre runtimes"] = runtimes
     print("\n" + "\n".join(f"{k}: {v}" for k, v in report.items()))
-    if results:
-        print("\n" + table(results, args.servers) + "\n")
+    shown = medians(results)
+    if shown:
+        print("\n" + table(shown, args.servers) + "\n")
     if memory:
         print("\n".join(memory_lines(memory)) + "\n")
-    for line in targets(results, memory):
+    for line in targets(shown, memory):
         print(line)
     broken = [r for r in results if r.notes] + [s for s, ok in verified.items() if not ok]
     print("audit checks: " + ("all passed" if not broken else f"FAILED ({len(broken)})"))

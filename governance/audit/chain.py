@@ -79,6 +79,50 @@ def record_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(fields)).hexdigest()
 
 
+# The fields only the chain knows, given at the moment of appending under its lock.
+CHAIN_FIELDS = ("at", "prev_hash", "seq")
+
+
+class CanonicalTemplate:
+    """A record's canonical bytes made once, before the chain's lock, with the
+    CHAIN_FIELDS left open: under the lock only those three are written in and
+    hashed. Byte for byte what `record_hash` hashes (the members of a sorted,
+    compact JSON object are the sorted members, each in its own canonical form)."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        if set(fields) != set(HASHED_FIELDS) - set(CHAIN_FIELDS):
+            raise ValueError("a template takes every hashed field but the chain's own")
+        # The sorted members, runs of fixed ones joined once; a chain field stays a
+        # name (a tuple) to be filled in.
+        self._parts: list[str | tuple[str]] = []
+        run: list[str] = []
+        for name in sorted(HASHED_FIELDS):
+            if name not in CHAIN_FIELDS:
+                run.append(f'"{name}":{canonical_bytes(fields[name]).decode("utf-8")}')
+                continue
+            if run:
+                self._parts.append(",".join(run))
+                run = []
+            self._parts.append((name,))
+        if run:
+            self._parts.append(",".join(run))
+
+    def canonical(self, *, seq: int, at: str, prev_hash: str) -> bytes:
+        chained = {"seq": str(int(seq)), "at": _text(at), "prev_hash": _text(prev_hash)}
+        members = [
+            part if isinstance(part, str) else f'"{part[0]}":{chained[part[0]]}'
+            for part in self._parts
+        ]
+        return ("{" + ",".join(members) + "}").encode("utf-8")
+
+    def hash(self, *, seq: int, at: str, prev_hash: str) -> str:
+        return hashlib.sha256(self.canonical(seq=seq, at=at, prev_hash=prev_hash)).hexdigest()
+
+
+def _text(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def fields_of(record: Any) -> dict[str, Any]:
     """The hashed fields of an AuditRecord (or any object with those attributes)."""
     return {name: getattr(record, name) for name in HASHED_FIELDS}

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from governance.accounts.actor import Actor
 from governance.audit.chain import (
     GENESIS,
+    CanonicalTemplate,
     canonical_bytes,
     fields_of,
     plain_bytes,
@@ -100,6 +101,15 @@ class AuditEvent:
     rows: Sequence[PersonalRow] | None = None
 
 
+@dataclass(frozen=True)
+class PreparedRecord:
+    """An event made ready for the chain: its columns (personal data sealed, texts cut
+    to size) and its canonical form, all but what the chain itself gives it."""
+
+    values: dict[str, Any]
+    template: CanonicalTemplate
+
+
 @dataclass
 class VerifyReport:
     ok: bool
@@ -154,18 +164,22 @@ class AuditLog:
         return self._pseudonym_secret
 
     def _encrypt_rows(
-        self, session: Session, request_id: str, rows: Sequence[PersonalRow], scope: KeyScope
+        self,
+        session: Session | None,
+        request_id: str,
+        rows: Sequence[PersonalRow],
+        scope: KeyScope,
+        day_key: tuple[str, bytes] | None = None,
     ) -> tuple[list[str | None] | None, list[dict[str, Any]]]:
         """(pseudonyms, payload). Rows about nobody in particular share the day's key
-        of the model version; when every row is such a row they are sealed together,
-        once, as one block (a 100-row request is one seal, not a hundred)."""
+        of the model version (`day_key` when the caller found it in memory); when every
+        row is such a row they are sealed together, once, as one block (a 100-row
+        request is one seal, not a hundred)."""
         pseudonyms = [self.pseudonym(r.subject_id) if r.subject_id else None for r in rows]
         if not any(pseudonyms):
-            key_id, key = self._anonymous_key(session, scope)
-            plain = plain_bytes([r.data for r in rows])
-            sealed = seal(key, plain, _block_aad(request_id, len(rows), key_id))
-            entry = {"k": key_id, "c": base64.b64encode(sealed).decode("ascii"), "rows": len(rows)}
-            return pseudonyms, [entry]
+            key_id, key = day_key or self._anonymous_key(_in_transaction(session), scope)
+            return pseudonyms, [self._sealed_block(request_id, rows, key_id, key)]
+        session = _in_transaction(session)
         keys = self._subject_keys(session, {p for p in pseudonyms if p}, scope)
         payload = []
         for index, (row, pseudonym) in enumerate(zip(rows, pseudonyms, strict=True)):
@@ -176,6 +190,20 @@ class AuditLog:
             sealed = seal(key, plain, _row_aad(request_id, index, key_id))
             payload.append({"k": key_id, "c": base64.b64encode(sealed).decode("ascii")})
         return pseudonyms, payload
+
+    @staticmethod
+    def _sealed_block(
+        request_id: str, rows: Sequence[PersonalRow], key_id: str, key: bytes
+    ) -> dict[str, Any]:
+        plain = plain_bytes([r.data for r in rows])
+        sealed = seal(key, plain, _block_aad(request_id, len(rows), key_id))
+        return {"k": key_id, "c": base64.b64encode(sealed).decode("ascii"), "rows": len(rows)}
+
+    def _known_day_key(self, scope: KeyScope) -> tuple[str, bytes] | None:
+        """The version's committed key of the day for rows about no one, if this
+        process knows it already."""
+        with self._day_keys_lock:
+            return self._day_keys.get(scope.digest(ANONYMOUS_SCOPE))
 
     def _anonymous_key(self, session: Session, scope: KeyScope) -> tuple[str, bytes]:
         """The model version's key of the day for rows without a subject, kept in
@@ -267,26 +295,60 @@ class AuditLog:
         """Add `event` at the head of the chain inside the caller's transaction."""
         return self.append_many(session, [event])[0]
 
-    def append_many(self, session: Session, events: Sequence[AuditEvent]) -> list[AuditRecord]:
+    def append_many(
+        self, session: Session, events: Sequence[AuditEvent | PreparedRecord]
+    ) -> list[AuditRecord]:
         """Chain several events in order with one head lock and one insert (group commit).
 
-        Rows go in through Core statements rather than the ORM's unit of work (this is
-        every prediction's hot path); the returned records are not attached to the
-        session.
-        """
-        unchained = [self._unchained(session, event) for event in events]
+        The returned records are not attached to the session."""
+        values = self.chain(session, events)
+        return [AuditRecord(**v) for v in values]
+
+    def prepare(self, event: AuditEvent) -> PreparedRecord | None:
+        """The work of appending `event` that needs neither the database nor the chain's
+        lock, done by the caller's thread before it queues the event: sealing its rows
+        (when their key is known in memory), cutting texts, the canonical form. None
+        when its rows need a key only the database holds (subjects, a day's first row):
+        `chain` then prepares it inside the transaction."""
+        if event.rows is not None and any(row.subject_id for row in event.rows):
+            return None
+        scope = scope_at(utcnow(), event.model_name, event.model_version)
+        day_key = self._known_day_key(scope)
+        if event.rows is not None and day_key is None:
+            return None
+        return self._prepared(None, event, scope, day_key)
+
+    def chain(
+        self, session: Session, items: Sequence[AuditEvent | PreparedRecord]
+    ) -> list[dict[str, Any]]:
+        """Append `items` at the head in order; the column values of each new record.
+
+        Only the chaining itself runs under the head lock (on SQLite, the database's
+        write lock, which every worker waits for): what `prepare` did not do already
+        is done first. Rows go in through Core statements rather than the ORM's unit
+        of work: this is every prediction's hot path."""
+        prepared = [
+            item if isinstance(item, PreparedRecord) else self._prepared(session, item)
+            for item in items
+        ]
         connection = session.connection()
         seq, prev_hash, head_mac = connection.execute(_HEAD_FOR_UPDATE).one()
         self._refuse_unsealed_head(seq, prev_hash, head_mac)
-        for record in unchained:
+        rows = []
+        for record in prepared:
             seq += 1
-            record.seq, record.prev_hash, record.at = seq, prev_hash, isoformat(utcnow())
-            record.hash = prev_hash = record_hash(fields_of(record))
-        mac = unchained[-1].mac = self.macs.of(seq, prev_hash)
-        rows = [fields_of(r) | {"hash": r.hash, "mac": r.mac} for r in unchained]
+            at = isoformat(utcnow())
+            digest = record.template.hash(seq=seq, at=at, prev_hash=prev_hash)
+            rows.append(
+                record.values
+                | {"seq": seq, "at": at, "prev_hash": prev_hash, "hash": digest, "mac": None}
+            )
+            prev_hash = digest
+        # One MAC per batch, on its newest record (governance/audit/macs.py).
+        mac = rows[-1]["mac"] = self.macs.of(seq, prev_hash)
         connection.execute(_INSERT_RECORDS, rows)
         connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash, "new_mac": mac})
-        return unchained
+        return rows
 
     def _refuse_unsealed_head(self, seq: int, head_hash: str, mac: str | None) -> None:
         """Chaining onto a head this appliance did not seal would vouch for what is under
@@ -314,33 +376,42 @@ class AuditLog:
             self.append(session, AuditEvent(ADOPTED_KIND, actor, details={"head_seq": seq}))
         return int(seq)
 
-    def _unchained(self, session: Session, event: AuditEvent) -> AuditRecord:
-        """The record with its personal data encrypted; seq and hashes come later."""
+    def _prepared(
+        self,
+        session: Session | None,
+        event: AuditEvent,
+        scope: KeyScope | None = None,
+        day_key: tuple[str, bytes] | None = None,
+    ) -> PreparedRecord:
+        """The record's columns, personal data encrypted, and its canonical template;
+        seq, time and hashes come with the chain. Without a session (`prepare`), rows
+        about no one are sealed under `day_key`, found in memory."""
         request_id = _bounded(event.request_id, 64) or uuid.uuid4().hex
         subjects, payload = (None, None)
         if event.rows is not None:
-            scope = scope_at(utcnow(), event.model_name, event.model_version)
-            subjects, payload = self._encrypt_rows(session, request_id, event.rows, scope)
+            scope = scope or scope_at(utcnow(), event.model_name, event.model_version)
+            subjects, payload = self._encrypt_rows(session, request_id, event.rows, scope, day_key)
         # Every text is cut to its column's size here, before the database sees it:
         # a refused call naming a 10,000-character model is still recorded, and a
         # value the database would refuse cannot fail the batch it shares.
-        return AuditRecord(
-            request_id=request_id,
-            kind=_bounded(event.kind, 48),
-            outcome=_bounded(event.outcome, 16),
-            status=event.status,
-            actor_type=_bounded(event.actor.type, 16),
-            actor_id=_bounded(event.actor.id, 64),
-            actor_role=_bounded(event.actor.role, 16),
-            endpoint=_bounded(event.endpoint, 128),
-            model_name=_bounded(event.model_name, 128),
-            model_version=event.model_version,
-            artifact_sha256=_bounded(event.artifact_sha256, 64),
-            purpose=_bounded(event.purpose, 256),
-            subjects=subjects,
-            payload=payload,
-            details=event.details,
-        )
+        values = {
+            "request_id": request_id,
+            "kind": _bounded(event.kind, 48),
+            "outcome": _bounded(event.outcome, 16),
+            "status": event.status,
+            "actor_type": _bounded(event.actor.type, 16),
+            "actor_id": _bounded(event.actor.id, 64),
+            "actor_role": _bounded(event.actor.role, 16),
+            "endpoint": _bounded(event.endpoint, 128),
+            "model_name": _bounded(event.model_name, 128),
+            "model_version": event.model_version,
+            "artifact_sha256": _bounded(event.artifact_sha256, 64),
+            "purpose": _bounded(event.purpose, 256),
+            "subjects": subjects,
+            "payload": payload,
+            "details": event.details,
+        }
+        return PreparedRecord(values, CanonicalTemplate(values))
 
     # -- reading -------------------------------------------------------------------
     def by_request(self, session: Session, actor: Actor, request_id: str) -> list[AuditRecord]:
@@ -661,6 +732,13 @@ def _stored_checkpoint_problem(
 
 def _checkpoint_message(seq: int, head_hash: str, at: str) -> bytes:
     return canonical_bytes({"format": CHECKPOINT_FORMAT, "seq": seq, "hash": head_hash, "at": at})
+
+
+def _in_transaction(session: Session | None) -> Session:
+    """The session keys are looked up in; rows needing one cannot be sealed without."""
+    if session is None:
+        raise ValueError("these rows need their keys from the database: chain them in a session")
+    return session
 
 
 def _bounded(text: str | None, limit: int) -> str | None:

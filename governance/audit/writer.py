@@ -8,6 +8,11 @@ process, which appends everything queued in a single transaction and then
 wakes each caller with its record or with the failure (fail closed: the
 caller answers 503). The thread is started on first use, in the process that
 uses it, so nothing crosses a fork.
+
+Each event is prepared in its caller's thread before it is queued (rows sealed,
+texts cut, the canonical form built: AuditLog.prepare), because the writer's
+transaction holds the database's write lock, which on SQLite every worker
+process waits for: under it only the chaining and the commit remain.
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ from dataclasses import dataclass
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from governance.audit.service import AuditEvent, AuditLog
+from governance.audit.service import AuditEvent, AuditLog, PreparedRecord
 from governance.db import write_transaction
 from governance.errors import AuditUnavailable, CofreError
 
 log = logging.getLogger("cofre.audit")
+
+# An event waiting for the writer (prepared when it could be), and its caller's answer.
+_Queued = tuple[AuditEvent | PreparedRecord, Future["Appended"]]
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class AuditWriter:
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[AuditEvent, Future[Appended]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
         self._owner_pid: int | None = None
 
     def append(self, event: AuditEvent) -> Appended:
@@ -70,8 +78,15 @@ class AuditWriter:
         off a request's path (shadow scoring), whose record then shares the requests'
         commit instead of costing one of its own."""
         done: Future[Appended] = Future()
+        try:
+            # In the caller's thread, outside the chain's lock: what the writer then
+            # does under it is only the chaining and the commit (see AuditLog.prepare).
+            item: AuditEvent | PreparedRecord = self.audit.prepare(event) or event
+        except Exception as exc:
+            done.set_exception(_unavailable(exc, 1))
+            return done
         self._ensure_thread()
-        self._queue.put((event, done))
+        self._queue.put((item, done))
         return done
 
     def _ensure_thread(self) -> None:
@@ -94,7 +109,7 @@ class AuditWriter:
                     break
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[AuditEvent, Future[Appended]]]) -> None:
+    def _commit(self, batch: list[_Queued]) -> None:
         failure = self._try_commit(batch)
         if failure is None:
             return
@@ -106,12 +121,12 @@ class AuditWriter:
             return
         self._fail(batch, _unavailable(failure, len(batch)))
 
-    def _try_commit(self, batch: list[tuple[AuditEvent, Future[Appended]]]) -> Exception | None:
+    def _try_commit(self, batch: list[_Queued]) -> Exception | None:
         """Append and commit the batch, wake its callers; or the failure, nobody woken."""
         try:
             with write_transaction(self.sessions) as session:
-                records = self.audit.append_many(session, [event for event, _ in batch])
-                appended = [Appended(r.seq, r.hash) for r in records]
+                records = self.audit.chain(session, [item for item, _ in batch])
+                appended = [Appended(r["seq"], r["hash"]) for r in records]
         except Exception as exc:  # the writer thread must never die
             return exc
         for (_, done), result in zip(batch, appended, strict=True):
@@ -119,7 +134,7 @@ class AuditWriter:
         return None
 
     @staticmethod
-    def _fail(batch: list[tuple[AuditEvent, Future[Appended]]], error: Exception) -> None:
+    def _fail(batch: list[_Queued], error: Exception) -> None:
         for _, done in batch:
             done.set_exception(error)
 

@@ -3,6 +3,8 @@
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from governance.audit.chain import GENESIS, HASHED_FIELDS, canonical_bytes, record_hash
 
@@ -77,3 +79,47 @@ def test_plain_documents_read_back_and_older_nan_rows_still_open() -> None:
     assert read_plain(plain_bytes({"x": [1.5, None, "a"]})) == {"x": [1.5, None, "a"]}
     older = read_plain(b'{"input": {"x": NaN}}')  # json.dumps wrote NaN before orjson
     assert math.isnan(older["input"]["x"])
+
+
+def test_the_template_fills_in_the_golden_vector() -> None:
+    from governance.audit.chain import CHAIN_FIELDS, CanonicalTemplate
+
+    template = CanonicalTemplate({k: v for k, v in RECORD.items() if k not in CHAIN_FIELDS})
+    chained = {"seq": RECORD["seq"], "at": RECORD["at"], "prev_hash": RECORD["prev_hash"]}
+    assert template.canonical(**chained) == CANONICAL.encode("utf-8")
+    assert template.hash(**chained) == GOLDEN
+    with pytest.raises(ValueError):
+        CanonicalTemplate(dict(RECORD))  # the chain's own fields are not the template's
+    with pytest.raises(TypeError):
+        CanonicalTemplate({k: v for k, v in RECORD.items() if k not in CHAIN_FIELDS} | {
+            "details": {"latency": 1.5}
+        })  # fmt: skip
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.fixed_dictionaries(
+        {name: _JSON for name in HASHED_FIELDS if name not in ("seq", "at", "prev_hash")}
+    ),
+    seq=st.integers(1, 2**62),
+    at=st.text(min_size=1),
+    prev_hash=st.text(min_size=1),
+)
+def test_the_template_is_byte_for_byte_the_canonical_form(
+    fields: dict, seq: int, at: str, prev_hash: str
+) -> None:
+    """What the chain hashes under its lock (the template) is what verification
+    recomputes (`record_hash` over the whole record), for any record."""
+    from governance.audit.chain import CanonicalTemplate
+
+    whole = fields | {"seq": seq, "at": at, "prev_hash": prev_hash}
+    template = CanonicalTemplate(fields)
+    assert template.canonical(seq=seq, at=at, prev_hash=prev_hash) == canonical_bytes(whole)
+    assert template.hash(seq=seq, at=at, prev_hash=prev_hash) == record_hash(whole)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import event
@@ -85,3 +86,42 @@ def test_fields_are_cut_to_their_columns_before_the_database(cofre: Container) -
         record = session.get(AuditRecord, seq)
         assert record is not None and len(record.model_name or "") == 128
         assert len(record.purpose or "") == 256 and cofre.audit.verify(session).ok
+
+
+def _anonymous(index: int) -> AuditEvent:
+    """A prediction about no one in particular (its rows share the day's key)."""
+    row = PersonalRow(None, {"x": index, "p": index / 3})
+    return replace(_event(index), model_version=1, details=None, rows=[row])
+
+
+def test_rows_about_no_one_are_sealed_before_the_lock_once_the_day_key_is_known(
+    cofre: Container,
+) -> None:
+    """The writer chains under the database's write lock, which every worker waits for;
+    sealing and the canonical form are done before it wherever no key must be read."""
+    from governance.audit.service import PreparedRecord
+
+    writer = AuditWriter(cofre.sessions, cofre.audit)
+    assert cofre.audit.prepare(_anonymous(0)) is None  # the day's key: not known yet
+    writer.append(_anonymous(0))  # made and committed in the writer's transaction
+    assert isinstance(cofre.audit.prepare(_anonymous(1)), PreparedRecord)
+    assert cofre.audit.prepare(_event(1)) is None  # a subject's key is in the database
+    no_rows = AuditEvent(kind="key.created", actor=SYSTEM, details={"n": 1})
+    assert isinstance(cofre.audit.prepare(no_rows), PreparedRecord)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        appended = list(pool.map(lambda i: writer.append(_anonymous(i)), range(1, 60)))
+    with cofre.read() as session:
+        from governance.audit.records import AuditRecord
+
+        assert cofre.audit.verify(session).ok
+        for done, index in zip(appended, range(1, 60), strict=True):
+            record = session.get(AuditRecord, done.seq)
+            assert record is not None and record.hash == done.hash
+            assert cofre.audit.decrypt_payload(session, record) == [{"x": index, "p": index / 3}]
+
+
+def test_an_event_that_cannot_be_prepared_fails_its_caller_alone(cofre: Container) -> None:
+    writer = AuditWriter(cofre.sessions, cofre.audit)
+    with pytest.raises(AuditUnavailable):
+        writer.append(AuditEvent(kind="prediction", actor=SYSTEM, details={"latency": 0.5}))
+    assert writer.append(_anonymous(1)).seq > 0
