@@ -310,13 +310,13 @@ class AuditLog:
         (when their key is known in memory), cutting texts, the canonical form. None
         when its rows need a key only the database holds (subjects, a day's first row):
         `chain` then prepares it inside the transaction."""
-        if event.rows is not None and any(row.subject_id for row in event.rows):
+        if event.rows is None:
+            return self._prepared(None, event)
+        if any(row.subject_id for row in event.rows):
             return None
         scope = scope_at(utcnow(), event.model_name, event.model_version)
         day_key = self._known_day_key(scope)
-        if event.rows is not None and day_key is None:
-            return None
-        return self._prepared(None, event, scope, day_key)
+        return None if day_key is None else self._prepared(None, event, scope, day_key)
 
     def chain(
         self, session: Session, items: Sequence[AuditEvent | PreparedRecord]
