@@ -309,7 +309,9 @@ class AuditLog:
         lock, done by the caller's thread before it queues the event: sealing its rows
         (when their key is known in memory), cutting texts, the canonical form. None
         when its rows need a key only the database holds (subjects, a day's first row):
-        `chain` then prepares it inside the transaction."""
+        `chain` then prepares it inside the transaction. The event must not change
+        once prepared: its details are inserted as they are then but hashed as they
+        were."""
         if event.rows is None:
             return self._prepared(None, event)
         if any(row.subject_id for row in event.rows):

@@ -76,7 +76,8 @@ class AuditWriter:
     def submit(self, event: AuditEvent) -> Future[Appended]:
         """Queue `event` without waiting: it is committed with the next batch. For work
         off a request's path (shadow scoring), whose record then shares the requests'
-        commit instead of costing one of its own."""
+        commit instead of costing one of its own. `event` is the writer's from here
+        on: its canonical form is taken now, so the caller must not change it."""
         done: Future[Appended] = Future()
         try:
             # In the caller's thread, outside the chain's lock: what the writer then
