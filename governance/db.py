@@ -182,7 +182,8 @@ def _sqlite_writers_queue(factory: sessionmaker[Session]) -> Iterator[None]:
     SQLite's own busy handler sleeps in growing steps (up to 100 ms) while another
     process holds the write lock, which under load turns into long tail latency.
     A waiter here tries the flock every 0.5 ms. The wait is bounded by the same
-    lock timeout; past it the write fails as a locked database would. Writers outside cofre still meet SQLite's busy timeout behind this.
+    lock timeout; past it the write fails as a locked database would. Writers
+    outside cofre still meet SQLite's busy timeout behind this.
     """
     engine = factory.kw.get("bind")
     path = engine.url.database if engine is not None and engine.dialect.name == "sqlite" else None
