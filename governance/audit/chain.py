@@ -92,20 +92,20 @@ class CanonicalTemplate:
     def __init__(self, fields: dict[str, Any]) -> None:
         if set(fields) != set(HASHED_FIELDS) - set(CHAIN_FIELDS):
             raise ValueError("a template takes every hashed field but the chain's own")
-        # The sorted members, runs of fixed ones joined once; a chain field stays a
-        # name (a tuple) to be filled in.
+        # The sorted members: each run of fixed ones in one canonical_bytes call (the
+        # object's braces cut off), a chain field as its name (a tuple) to fill in.
         self._parts: list[str | tuple[str]] = []
-        run: list[str] = []
+        run: dict[str, Any] = {}
         for name in sorted(HASHED_FIELDS):
             if name not in CHAIN_FIELDS:
-                run.append(f'"{name}":{canonical_bytes(fields[name]).decode("utf-8")}')
+                run[name] = fields[name]
                 continue
             if run:
-                self._parts.append(",".join(run))
-                run = []
+                self._parts.append(_members(run))
+                run = {}
             self._parts.append((name,))
         if run:
-            self._parts.append(",".join(run))
+            self._parts.append(_members(run))
 
     def canonical(self, *, seq: int, at: str, prev_hash: str) -> bytes:
         chained = {"seq": str(int(seq)), "at": _text(at), "prev_hash": _text(prev_hash)}
@@ -117,6 +117,11 @@ class CanonicalTemplate:
 
     def hash(self, *, seq: int, at: str, prev_hash: str) -> str:
         return hashlib.sha256(self.canonical(seq=seq, at=at, prev_hash=prev_hash)).hexdigest()
+
+
+def _members(fields: dict[str, Any]) -> str:
+    """`"k":v,...` of `fields`, sorted and canonical: their object without its braces."""
+    return canonical_bytes(fields).decode("utf-8")[1:-1]
 
 
 def _text(value: str) -> str:

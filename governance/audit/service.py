@@ -295,9 +295,7 @@ class AuditLog:
         """Add `event` at the head of the chain inside the caller's transaction."""
         return self.append_many(session, [event])[0]
 
-    def append_many(
-        self, session: Session, events: Sequence[AuditEvent | PreparedRecord]
-    ) -> list[AuditRecord]:
+    def append_many(self, session: Session, events: Sequence[AuditEvent]) -> list[AuditRecord]:
         """Chain several events in order with one head lock and one insert (group commit).
 
         The returned records are not attached to the session."""
